@@ -1,0 +1,30 @@
+"""Fixtures shared by the parity tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from parity.reference import install_torchaudio_shim
+
+install_torchaudio_shim()
+
+from parity.harness import StageResult, format_table  # noqa: E402
+
+_RESULTS: list[StageResult] = []
+
+
+@pytest.fixture
+def record():
+    """Collect a stage result for the table printed at the end of the session."""
+
+    def _record(result: StageResult) -> StageResult:
+        _RESULTS.append(result)
+        return result
+
+    return _record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _RESULTS:
+        terminalreporter.section("parity stages")
+        terminalreporter.write_line(format_table(_RESULTS))
