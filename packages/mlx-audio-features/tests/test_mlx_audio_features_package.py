@@ -1,0 +1,21 @@
+"""Package metadata of `mlx_audio_features`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import mlx_audio_features
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def test_version_matches_pyproject():
+    version = re.search(r'^version = "([^"]+)"', PYPROJECT.read_text(), re.MULTILINE)
+    assert version and mlx_audio_features.__version__ == version.group(1)
+
+
+def test_public_names_exist():
+    assert mlx_audio_features.__all__
+    for name in mlx_audio_features.__all__:
+        assert getattr(mlx_audio_features, name) is not None, name
