@@ -13,12 +13,17 @@ import sys
 import time
 from pathlib import Path
 
-import mlx_audio_features as F  # first: it loads the fast BLAS before MLX
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from parity.workspace import use_this_checkout
+
+use_this_checkout()
 
 # isort: split
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import mlx_audio_features as F  # noqa: E402  (first: it loads the fast BLAS before MLX)
 
-from parity.reference import install_torchaudio_shim
+# isort: split
+
+from parity.reference import install_torchaudio_shim  # noqa: E402
 
 install_torchaudio_shim()
 

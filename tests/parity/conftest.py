@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from parity.reference import install_torchaudio_shim
+from parity.workspace import use_this_checkout
+
+use_this_checkout()
+
+from parity.reference import install_torchaudio_shim  # noqa: E402
 
 install_torchaudio_shim()
 
