@@ -80,15 +80,20 @@ def kaldi_power_spectrum(
     Returns:
         float64 ``(T, n_fft // 2 + 1)``.
     """
-    frames = np.asarray(frames, dtype=np.float64)
+    frames = np.array(frames, dtype=np.float64)  # a private copy, modified in place below
     if remove_dc_offset:
-        frames = frames - frames.mean(axis=1, keepdims=True)
+        frames -= frames.mean(axis=1, keepdims=True)
     if preemphasis_coefficient != 0.0:
-        previous = np.concatenate([frames[:, :1], frames[:, :-1]], axis=1)
-        frames = frames - preemphasis_coefficient * previous
-    spectrum = np.fft.rfft(frames * window.astype(np.float64), n=n_fft, axis=-1)
-    spectrum = spectrum.astype(spectrum_dtype).astype(np.complex128)
-    magnitude_sq = spectrum.real**2 + spectrum.imag**2
+        frames[:, 1:] -= preemphasis_coefficient * frames[:, :-1]
+        frames[:, 0] *= 1.0 - preemphasis_coefficient
+    frames *= window
+    spectrum = np.fft.rfft(frames, n=n_fft, axis=-1)
+    if spectrum_dtype != np.complex128:
+        spectrum = spectrum.astype(spectrum_dtype)
+    real = spectrum.real.astype(np.float64)
+    imag = spectrum.imag.astype(np.float64)
+    magnitude_sq = real * real
+    magnitude_sq += imag * imag
     return magnitude_sq if power == 2.0 else magnitude_sq ** (power / 2.0)
 
 

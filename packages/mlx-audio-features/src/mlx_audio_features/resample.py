@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import mlx.core as mx
 import numpy as np
 
 from mlx_audio_features._signal import Waveform, as_mono_float32
 from mlx_audio_features.stft import frame_signal
+
+
+@lru_cache(maxsize=16)
+def _cached_kernel(orig: int, new: int, width: int, rolloff: float) -> tuple[np.ndarray, int]:
+    kernel, pad = resample_kernel(orig, new, lowpass_filter_width=width, rolloff=rolloff)
+    kernel.flags.writeable = False
+    return kernel, pad
 
 
 def resample_kernel(
@@ -67,9 +75,7 @@ def resample(
         raise ValueError("sample rates must be positive")
     if orig_freq == new_freq:
         return mx.array(signal)
-    kernel, width = resample_kernel(
-        orig_freq, new_freq, lowpass_filter_width=lowpass_filter_width, rolloff=rolloff
-    )
+    kernel, width = _cached_kernel(int(orig_freq), int(new_freq), lowpass_filter_width, rolloff)
     gcd = math.gcd(int(orig_freq), int(new_freq))
     orig, new = int(orig_freq) // gcd, int(new_freq) // gcd
     padded = np.pad(signal, (width, width + orig))

@@ -1,0 +1,95 @@
+"""Seeded random checkpoints at the real IndexTTS-2 config, in the official formats and names.
+
+The official weights cannot be downloaded here, so parity runs on checkpoints the
+reference code itself builds (real config, seeded random init, see
+:func:`parity.harness.seeded_module`) and saves exactly as the official files are stored
+(``shared/reference/CHECKPOINTS.md``). Each builder returns the cached file's path; the
+cache key covers the config, the seed and the reference version.
+
+Builders for the large models (GPT, W2V-BERT, S2Mel, BigVGAN) are added with their ports.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from parity.harness import cached_file, save_safetensors, save_torch, seeded_module
+from parity.reference import reference_module
+
+CONFIG_PATH = Path(__file__).resolve().parent / "data" / "indextts2-config.yaml"
+EMO_NUM = (3, 17, 2, 8, 4, 5, 10, 24)  # rows of feat1/feat2 per emotion (73 in all)
+
+
+def real_config() -> Any:
+    """The official ``checkpoints/config.yaml`` (an OmegaConf object, as the reference uses)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.load(CONFIG_PATH)
+
+
+def _config_text() -> str:
+    return CONFIG_PATH.read_text()
+
+
+def campplus_module(seed: int = 0) -> Any:
+    """``CAMPPlus(feat_dim=80, embedding_size=192)``, seeded."""
+    dtdnn = reference_module("s2mel.modules.campplus.DTDNN")
+    return seeded_module(lambda: dtdnn.CAMPPlus(feat_dim=80, embedding_size=192), seed)
+
+
+def campplus_checkpoint(seed: int = 0) -> Path:
+    """``campplus_cn_common.bin``: a plain state dict, torch zip container."""
+    return cached_file(
+        "campplus",
+        "campplus_cn_common.bin",
+        lambda path: save_torch(campplus_module(seed).state_dict(), path),
+        config="CAMPPlus(feat_dim=80, embedding_size=192)",
+        seed=seed,
+    )
+
+
+def semantic_codec_module(seed: int = 0) -> Any:
+    """MaskGCT ``RepCodec`` at ``cfg.semantic_codec``, seeded."""
+    maskgct = reference_module("utils.maskgct_utils")
+    return seeded_module(lambda: maskgct.build_semantic_codec(real_config().semantic_codec), seed)
+
+
+def semantic_codec_checkpoint(seed: int = 0) -> Path:
+    """``semantic_codec/model.safetensors`` of ``amphion/MaskGCT`` (flat state dict)."""
+    return cached_file(
+        "semantic_codec",
+        "model.safetensors",
+        lambda path: save_safetensors(semantic_codec_module(seed).state_dict(), path),
+        config=_config_text(),
+        seed=seed,
+    )
+
+
+def semantic_stats_checkpoint(seed: int = 0) -> Path:
+    """``wav2vec2bert_stats.pt``: ``{'mean': (1024,), 'var': (1024,)}``, var > 0."""
+    import torch
+
+    def build(path: Path) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        mean = 0.5 * torch.randn(1024, generator=generator)
+        var = 0.5 + torch.rand(1024, generator=generator)
+        save_torch({"mean": mean, "var": var}, path)
+
+    return cached_file("semantic_stats", "wav2vec2bert_stats.pt", build, seed=seed)
+
+
+def emotion_matrix_checkpoints(seed: int = 0) -> tuple[Path, Path]:
+    """``feat1.pt`` (speaker matrix, (73, 192)) and ``feat2.pt`` (emotion matrix, (73, 1280))."""
+    import torch
+
+    def build(dim: int, offset: int):
+        def _build(path: Path) -> None:
+            generator = torch.Generator().manual_seed(seed * 2 + offset)
+            save_torch(torch.randn(sum(EMO_NUM), dim, generator=generator), path)
+
+        return _build
+
+    feat1 = cached_file("spk_matrix", "feat1.pt", build(192, 0), seed=seed)
+    feat2 = cached_file("emo_matrix", "feat2.pt", build(1280, 1), seed=seed)
+    return feat1, feat2
