@@ -143,11 +143,6 @@ def test_mel_filters_match_librosa(config):
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="suspected bug: FFT bin frequencies use linspace(0, sr/2) instead of "
-    "rfftfreq(n_fft, 1/sr), which differ for odd n_fft (librosa >= 0.10, pinned 0.11)",
-)
 def test_mel_filters_match_librosa_for_odd_n_fft():
     librosa = _librosa()
     config = dict(sr=22050, n_fft=1023, n_mels=80, fmin=0.0, fmax=None)

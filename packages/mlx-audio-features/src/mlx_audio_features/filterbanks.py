@@ -83,7 +83,7 @@ def mel_filters(
         float32 array ``(n_mels, n_fft // 2 + 1)``.
     """
     fmax = sr / 2.0 if fmax is None else float(fmax)
-    fft_freqs = np.linspace(0.0, sr / 2.0, 1 + n_fft // 2)
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
     mel_edges = np.linspace(
         _slaney_hz_to_mel(np.array([fmin]))[0], _slaney_hz_to_mel(np.array([fmax]))[0], n_mels + 2
     )

@@ -13,7 +13,7 @@ def frame_signal(signal: mx.array, *, frame_length: int, hop_length: int) -> mx.
     """Cut a 1-D signal into overlapping frames without copying.
 
     Args:
-        signal: ``(N,)`` contiguous array.
+        signal: ``(N,)`` array (made contiguous first if it is a strided view).
         frame_length: samples per frame.
         hop_length: samples between frame starts.
 
@@ -27,6 +27,7 @@ def frame_signal(signal: mx.array, *, frame_length: int, hop_length: int) -> mx.
     if n < frame_length:
         return mx.zeros((0, frame_length), dtype=signal.dtype)
     num_frames = 1 + (n - frame_length) // hop_length
+    signal = mx.contiguous(signal)
     return mx.as_strided(signal, shape=(num_frames, frame_length), strides=(hop_length, 1))
 
 
