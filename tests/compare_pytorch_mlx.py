@@ -29,12 +29,14 @@ install_torchaudio_shim()
 
 import mlx_audio_features as F  # noqa: E402
 from parity.harness import StageResult, compare, format_table  # noqa: E402
-from parity.reference import reference_module, torchaudio_module  # noqa: E402
+from parity.reference_features import (  # noqa: E402
+    reference_mel,
+    reference_resample,
+    seamless_reference,
+    torchaudio_fbank,
+)
 
 PROMPT_SECONDS = 15  # the reference cuts prompts to 15 s
-W2V_BERT_PREPROCESSOR = dict(
-    feature_size=80, num_mel_bins=80, padding_value=1.0, stride=2, sampling_rate=16000
-)
 # max|Δ| per stage (SPEC.md §5 where listed); cos ≥ 0.99999 for all.
 TOLERANCE = {
     "resample 16k": 1e-5,
@@ -55,37 +57,16 @@ def load_like_reference(path: Path, sr: int | None = None) -> np.ndarray:
 
 
 def reference_stages(audio_22k: np.ndarray, emo_16k: np.ndarray) -> dict[str, np.ndarray]:
-    import torch
-    from transformers import SeamlessM4TFeatureExtractor
-
-    kaldi = torchaudio_module("compliance.kaldi")
-    transforms = torchaudio_module("transforms._transforms")
-    mel = reference_module("s2mel.modules.audio")
-    extractor = SeamlessM4TFeatureExtractor(**W2V_BERT_PREPROCESSOR)
-
-    wav_22k = torch.from_numpy(audio_22k)[None]
-    wav_16k = transforms.Resample(22050, 16000)(wav_22k)
-    inputs = extractor(wav_16k, sampling_rate=16000, return_tensors="pt")
-    emo = extractor(torch.from_numpy(emo_16k)[None], sampling_rate=16000, return_tensors="pt")
-    fbank = kaldi.fbank(wav_16k, num_mel_bins=80, dither=0, sample_frequency=16000)
-    ref_mel = mel.mel_spectrogram(
-        wav_22k,
-        n_fft=1024,
-        num_mels=80,
-        sampling_rate=22050,
-        hop_size=256,
-        win_size=1024,
-        fmin=0,
-        fmax=None,
-        center=False,
-    )
+    audio_16k = reference_resample(audio_22k)
+    features, mask = seamless_reference(audio_16k)
+    fbank = torchaudio_fbank(audio_16k)
     return {
-        "resample 16k": wav_16k[0].numpy(),
-        "seamless fbank": inputs["input_features"].numpy(),
-        "seamless attention mask": inputs["attention_mask"].numpy(),
-        "emotion seamless fbank": emo["input_features"].numpy(),
-        "CAMPPlus fbank": (fbank - fbank.mean(dim=0, keepdim=True)).numpy(),
-        "reference mel": ref_mel.numpy(),
+        "resample 16k": audio_16k,
+        "seamless fbank": features[None],
+        "seamless attention mask": mask[None],
+        "emotion seamless fbank": seamless_reference(emo_16k)[0][None],
+        "CAMPPlus fbank": fbank - fbank.mean(axis=0, keepdims=True),
+        "reference mel": reference_mel(audio_22k),
     }
 
 

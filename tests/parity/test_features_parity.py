@@ -19,77 +19,23 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 import mlx_audio_features as F
 from clips import CLIP_NAMES, clip
 from parity.harness import assert_close, compare
-from parity.reference import reference_module, torchaudio_module
+from parity.reference_features import (
+    knf_fbank,
+    reference_mel,
+    reference_resample,
+    seamless_reference,
+    torchaudio_fbank,
+)
 
 LOG_MEL_TOL = 1e-3
 BELOW_FLOOR_TOL = 2e-2
 FBANK_FLOOR = 60.0 / 10 * np.log(10)  # 60 dB in natural log of power
 MEL_FLOOR = 80.0 / 20 * np.log(10)  # 80 dB in natural log of magnitude
 RESAMPLE_TOL = 1e-5
-
-# facebook/w2v-bert-2.0 preprocessor_config.json, as the reference loads it.
-W2V_BERT_PREPROCESSOR = dict(
-    feature_size=80,
-    num_mel_bins=80,
-    padding_value=1.0,
-    stride=2,
-    sampling_rate=16000,
-    padding_side="right",
-    return_attention_mask=True,
-)
-
-
-def torchaudio_fbank(audio_16k: np.ndarray) -> np.ndarray:
-    kaldi = torchaudio_module("compliance.kaldi")
-    wav = torch.from_numpy(audio_16k)[None]
-    return kaldi.fbank(wav, num_mel_bins=80, dither=0, sample_frequency=16000).numpy()
-
-
-def knf_fbank(audio_16k: np.ndarray) -> np.ndarray:
-    import kaldi_native_fbank as knf
-
-    opts = knf.FbankOptions()
-    opts.frame_opts.dither = 0.0
-    opts.frame_opts.samp_freq = 16000
-    opts.mel_opts.num_bins = 80
-    fbank = knf.OnlineFbank(opts)
-    fbank.accept_waveform(16000, audio_16k.tolist())
-    fbank.input_finished()
-    return np.stack([fbank.get_frame(i) for i in range(fbank.num_frames_ready)])
-
-
-def seamless_reference(audio_16k: np.ndarray):
-    from transformers import SeamlessM4TFeatureExtractor
-
-    extractor = SeamlessM4TFeatureExtractor(**W2V_BERT_PREPROCESSOR)
-    out = extractor(torch.from_numpy(audio_16k)[None], sampling_rate=16000, return_tensors="pt")
-    return out["input_features"][0].numpy(), out["attention_mask"][0].numpy()
-
-
-def reference_mel(audio_22k: np.ndarray) -> np.ndarray:
-    audio = reference_module("s2mel.modules.audio")
-    wav = torch.from_numpy(audio_22k)[None]
-    return audio.mel_spectrogram(
-        wav,
-        n_fft=1024,
-        num_mels=80,
-        sampling_rate=22050,
-        hop_size=256,
-        win_size=1024,
-        fmin=0,
-        fmax=None,
-        center=False,
-    ).numpy()
-
-
-def reference_resample(audio_22k: np.ndarray) -> np.ndarray:
-    transforms = torchaudio_module("transforms._transforms")
-    return transforms.Resample(22050, 16000)(torch.from_numpy(audio_22k)[None])[0].numpy()
 
 
 def above_float32_floor(log_energy: np.ndarray, floor: float) -> np.ndarray:
