@@ -1,0 +1,217 @@
+"""Convert the official IndexTTS-2 checkpoints into our NPZ files, without torch.
+
+Each output file has a :class:`Converter`: where its official source lies under the
+source folder, how to unwrap the checkpoint, and the pure mapping that turns the
+official state dict into ours. Conversion reads with the torch-free readers, maps, and
+writes atomically with the format version recorded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from indextts_weights.config import WEIGHT_FILES
+from indextts_weights.errors import WeightsError
+from indextts_weights.npz import save_npz
+from indextts_weights.readers import read_checkpoint
+
+
+def _stats(obj: Any) -> dict[str, np.ndarray]:
+    """``wav2vec2bert_stats.pt`` ``{'mean', 'var'}`` → ``{'mean', 'std'}`` (std = sqrt(var) in
+    float32, as the reference computes it)."""
+    if not isinstance(obj, dict) or set(obj) != {"mean", "var"}:
+        raise WeightsError("wav2vec2bert_stats.pt must hold exactly {'mean', 'var'}")
+    mean = np.asarray(obj["mean"], dtype=np.float32)
+    var = np.asarray(obj["var"], dtype=np.float32)
+    if mean.shape != (1024,) or var.shape != (1024,) or np.any(var <= 0):
+        raise WeightsError("wav2vec2bert_stats.pt: expected mean/var of shape (1024,), var > 0")
+    return {"mean": mean, "std": np.sqrt(var)}
+
+
+def _matrix(rows: int, dim: int) -> Callable[[Any], dict[str, np.ndarray]]:
+    def convert(obj: Any) -> dict[str, np.ndarray]:
+        array = np.asarray(obj, dtype=np.float32) if isinstance(obj, np.ndarray) else None
+        if array is None or array.shape != (rows, dim):
+            shape = getattr(obj, "shape", type(obj).__name__)
+            raise WeightsError(f"expected a ({rows}, {dim}) tensor, found {shape}")
+        return {"weight": array}
+
+    return convert
+
+
+def _mapping(module: str) -> Callable[[Any], dict[str, np.ndarray]]:
+    def convert(obj: Any) -> dict[str, np.ndarray]:
+        if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):
+            raise WeightsError("expected a flat state dict of tensors")
+        sanitize = importlib.import_module(f"indextts_weights.mapping.{module}").sanitize
+        return sanitize(obj)
+
+    return convert
+
+
+@dataclass(frozen=True)
+class Converter:
+    """How one output file is made.
+
+    Attributes:
+        name: the :data:`~indextts_weights.config.WEIGHT_FILES` key.
+        patterns: globs, relative to the source folder, that find the official file
+            (first pattern with exactly one match wins).
+        convert: unwrapped checkpoint object → arrays to save.
+        unwrap: keys to descend into when present (e.g. ``("model",)``).
+        origin: where users get the official file.
+    """
+
+    name: str
+    patterns: tuple[str, ...]
+    convert: Callable[[Any], dict[str, np.ndarray]]
+    unwrap: tuple[str, ...] = ()
+    origin: str = ""
+
+    @property
+    def output(self) -> str:
+        return WEIGHT_FILES[self.name]
+
+
+CONVERTERS: dict[str, Converter] = {
+    c.name: c
+    for c in (
+        Converter(
+            "campplus",
+            ("campplus_cn_common.bin", "**/campplus_cn_common.bin"),
+            _mapping("campplus"),
+            origin="funasr/campplus: campplus_cn_common.bin",
+        ),
+        Converter(
+            "semantic_codec",
+            ("semantic_codec/model.safetensors", "**/semantic_codec/model.safetensors"),
+            _mapping("semantic_codec"),
+            origin="amphion/MaskGCT: semantic_codec/model.safetensors",
+        ),
+        Converter(
+            "w2vbert",
+            (
+                "w2v-bert-2.0/model.safetensors",
+                "**/w2v-bert-2.0/model.safetensors",
+                "**/models--facebook--w2v-bert-2.0/snapshots/*/model.safetensors",
+            ),
+            _mapping("w2vbert"),
+            origin="facebook/w2v-bert-2.0: model.safetensors",
+        ),
+        Converter(
+            "semantic_stats",
+            ("wav2vec2bert_stats.pt", "**/wav2vec2bert_stats.pt"),
+            _stats,
+            origin="IndexTeam/IndexTTS-2: wav2vec2bert_stats.pt",
+        ),
+        Converter(
+            "speaker_matrix",
+            ("feat1.pt", "**/feat1.pt"),
+            _matrix(73, 192),
+            origin="IndexTeam/IndexTTS-2: feat1.pt",
+        ),
+        Converter(
+            "emotion_matrix",
+            ("feat2.pt", "**/feat2.pt"),
+            _matrix(73, 1280),
+            origin="IndexTeam/IndexTTS-2: feat2.pt",
+        ),
+    )
+}
+
+
+BPE_PATTERNS = ("bpe.model", "**/bpe.model")
+
+
+def find_source(src_dir: Path, patterns: tuple[str, ...], label: str) -> Path | None:
+    """The file under ``src_dir`` matched by the first pattern that matches, or None.
+
+    Raises:
+        WeightsError: a pattern matches several files (ambiguous source).
+    """
+    for pattern in patterns:
+        matches = sorted(p for p in Path(src_dir).glob(pattern) if p.is_file())
+        if len(matches) > 1:
+            listed = ", ".join(str(m) for m in matches)
+            raise WeightsError(f"several candidates for {label}: {listed}")
+        if matches:
+            return matches[0]
+    return None
+
+
+def _unwrap(obj: Any, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if isinstance(obj, dict) and key in obj:
+            obj = obj[key]
+    return obj
+
+
+def convert_file(name: str, source: Path, out_path: Path) -> Path:
+    """Convert one official file into ``out_path`` (atomic)."""
+    converter = CONVERTERS[name]
+    try:
+        arrays = converter.convert(_unwrap(read_checkpoint(source), converter.unwrap))
+    except WeightsError as exc:
+        raise WeightsError(f"{source}: {exc}") from exc
+    return save_npz(out_path, arrays, model=name)
+
+
+def convert(
+    src_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    only: tuple[str, ...] | None = None,
+    force: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """Convert every official checkpoint found under ``src_dir`` into ``out_dir``.
+
+    Args:
+        src_dir: folder holding the official files (any layout the converters' patterns
+            find, e.g. ``campplus_cn_common.bin``, ``semantic_codec/model.safetensors``).
+        out_dir: destination of the NPZ files (and ``bpe.model``, copied when found).
+        only: convert just these names (then each must be found).
+        force: overwrite existing outputs.
+        progress: called with a one-line message before each file.
+
+    Returns:
+        name → written path.
+
+    Raises:
+        WeightsError: an output exists and ``force`` is False, a requested source is
+            missing, or a source does not fit its model.
+    """
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    if not src_dir.is_dir():
+        raise WeightsError(f"source folder not found: {src_dir}")
+    names = tuple(only) if only else tuple(CONVERTERS)
+    unknown = [n for n in names if n not in CONVERTERS]
+    if unknown:
+        raise WeightsError(f"no converter for {unknown}; known: {sorted(CONVERTERS)}")
+    sources = {n: find_source(src_dir, CONVERTERS[n].patterns, n) for n in names}
+    absent = [n for n, p in sources.items() if p is None]
+    if only and absent:
+        details = "; ".join(f"{n} ({CONVERTERS[n].origin})" for n in absent)
+        raise WeightsError(f"not found under {src_dir}: {details}")
+    planned = {n: out_dir / CONVERTERS[n].output for n, p in sources.items() if p is not None}
+    existing = [str(p) for p in planned.values() if p.exists()]
+    if existing and not force:
+        raise WeightsError(f"refusing to overwrite {', '.join(existing)} (use --force)")
+    written: dict[str, Path] = {}
+    for index, (name, target) in enumerate(planned.items(), 1):
+        if progress:
+            progress(f"[{index}/{len(planned)}] {sources[name]} -> {target.name}")
+        written[name] = convert_file(name, sources[name], target)
+    bpe = find_source(src_dir, BPE_PATTERNS, "bpe.model")
+    if bpe is not None and not only:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bpe, out_dir / "bpe.model")
+        written["bpe_model"] = out_dir / "bpe.model"
+    return written
