@@ -11,6 +11,7 @@ Builders for the large models (GPT, W2V-BERT, S2Mel, BigVGAN) are added with the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,38 @@ def emotion_matrix_checkpoints(seed: int = 0) -> tuple[Path, Path]:
     feat1 = cached_file("spk_matrix", "feat1.pt", build(192, 0), seed=seed)
     feat2 = cached_file("emo_matrix", "feat2.pt", build(1280, 1), seed=seed)
     return feat1, feat2
+
+
+def w2vbert_module(seed: int = 0) -> Any:
+    """``Wav2Vec2BertModel(Wav2Vec2BertConfig())``: the defaults are ``facebook/w2v-bert-2.0``'s
+    architecture (24 layers, hidden 1024, relative-key attention), seeded, eval mode."""
+    from transformers import Wav2Vec2BertConfig, Wav2Vec2BertModel
+
+    return seeded_module(lambda: Wav2Vec2BertModel(Wav2Vec2BertConfig()), seed)
+
+
+def w2vbert_checkpoint(seed: int = 0) -> Path:
+    """``facebook/w2v-bert-2.0`` ``model.safetensors`` (773 keys, no ``wav2vec2_bert.`` prefix).
+
+    ``config.json`` (``Wav2Vec2BertConfig()``) is written beside it, so the folder loads
+    as the reference loads the hub model: ``Wav2Vec2BertModel.from_pretrained(path.parent)``.
+    The checkpoint is 2.3 GB; it is built once per seed and reference version.
+    """
+    from transformers import Wav2Vec2BertConfig
+
+    config = Wav2Vec2BertConfig()
+
+    def build(path: Path) -> None:
+        module = w2vbert_module(seed)
+        save_safetensors(module.state_dict(), path)
+        del module
+
+    path = cached_file(
+        "w2vbert", "model.safetensors", build, config=config.to_json_string(), seed=seed
+    )
+    config_path = path.with_name("config.json")
+    if not config_path.exists():
+        partial = path.with_name(".config.json.partial")
+        config.to_json_file(partial)
+        os.replace(partial, config_path)
+    return path

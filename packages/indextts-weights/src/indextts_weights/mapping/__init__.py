@@ -1,0 +1,1 @@
+"""Per-model mappings from official checkpoint names and layouts to our MLX modules."""

@@ -1,0 +1,85 @@
+"""Seeded official checkpoints converted by the user's path: ``indextts-weights convert``.
+
+The conversion runs in the torch-free uv environment (``.venv``) as a subprocess, exactly
+as a user runs it, and the subprocess asserts torch was never imported. Outputs are cached
+keyed by the source checkpoints and the conversion code, so they are rebuilt when either
+changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from parity import checkpoints
+from parity.harness import cache_key, parity_cache
+from parity.workspace import ROOT
+
+UV_PYTHON = ROOT / ".venv" / "bin" / "python"
+
+# Where each official file sits in a source folder (as downloaded from the hubs).
+SOURCE_LAYOUT = {
+    "campplus": "campplus_cn_common.bin",
+    "semantic_codec": "semantic_codec/model.safetensors",
+    "w2vbert": "w2v-bert-2.0/model.safetensors",
+    "semantic_stats": "wav2vec2bert_stats.pt",
+    "speaker_matrix": "feat1.pt",
+    "emotion_matrix": "feat2.pt",
+}
+
+_RUN_CONVERT = """
+import sys
+from indextts_weights.cli import main
+try:
+    main(sys.argv[1:], standalone_mode=False)
+finally:
+    assert "torch" not in sys.modules, "conversion imported torch"
+"""
+
+
+def _source(name: str, seed: int) -> Path:
+    if name in ("speaker_matrix", "emotion_matrix"):
+        feat1, feat2 = checkpoints.emotion_matrix_checkpoints(seed)
+        return feat1 if name == "speaker_matrix" else feat2
+    return getattr(checkpoints, f"{name}_checkpoint")(seed)
+
+
+def _code_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "packages" / "indextts-weights" / "src").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def converted_weights(names: tuple[str, ...], seed: int = 0) -> Path:
+    """Folder with ``<name>.npz`` for each of ``names``, converted by the real CLI."""
+    sources = {name: _source(name, seed) for name in names}
+    key = cache_key(sources={n: p.parent.name for n, p in sources.items()}, code=_code_digest())
+    out = parity_cache() / "converted" / key
+    if (out / ".complete").exists():
+        return out
+    if not UV_PYTHON.exists():
+        raise RuntimeError(f"{UV_PYTHON} is missing: run `uv sync` (scripts/test does)")
+    shutil.rmtree(out, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "official"
+        for name, path in sources.items():
+            link = src / SOURCE_LAYOUT[name]
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(path, link)
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        result = subprocess.run(
+            [str(UV_PYTHON), "-c", _RUN_CONVERT, "convert", "--src", str(src), "--out", str(out)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"indextts-weights convert failed:\n{result.stdout}\n{result.stderr}")
+    (out / ".complete").touch()
+    return out
