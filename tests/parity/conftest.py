@@ -17,6 +17,15 @@ from parity.harness import StageResult, format_table  # noqa: E402
 _RESULTS: list[StageResult] = []
 
 
+@pytest.fixture(scope="session")
+def converted():
+    """Folder of NPZ files made from the seeded official checkpoints by the user's command,
+    ``indextts-weights convert``, run torch-free in the uv environment (cached)."""
+    from parity.converted import CONVERTIBLE, converted_weights
+
+    return converted_weights(CONVERTIBLE)
+
+
 @pytest.fixture
 def record():
     """Collect a stage result for the table printed at the end of the session."""

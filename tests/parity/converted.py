@@ -31,6 +31,8 @@ SOURCE_LAYOUT = {
     "emotion_matrix": "feat2.pt",
 }
 
+CONVERTIBLE = tuple(SOURCE_LAYOUT)
+
 _RUN_CONVERT = """
 import sys
 from indextts_weights.cli import main

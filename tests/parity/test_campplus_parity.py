@@ -1,8 +1,9 @@
 """CAMPPlus parity: our MLX port vs the reference ``CAMPPlus`` at the real config.
 
 The checkpoint is the reference's own seeded ``campplus_cn_common.bin`` (BatchNorm
-statistics perturbed, see :func:`parity.harness.seeded_module`), converted with our
-mapping into our NPZ format and loaded strictly. Both sides get the same input: the
+statistics perturbed, see :func:`parity.harness.seeded_module`), converted by
+``indextts-weights convert`` (torch-free) and loaded strictly with ``load_campplus``.
+Both sides get the same input: the
 reference's Kaldi fbank minus its per-bin mean (REFERENCE-FLOW.md step 8); an end-to-end
 variant computes our side's features with ``mlx_audio_features.kaldi_fbank``.
 Tolerance (SPEC.md §5): style max|Δ| < 0.015, cos ≥ 0.99999.
@@ -30,13 +31,16 @@ import torch
 
 from clips import clip
 from indextts_weights.errors import WeightsError
+from indextts_weights.load import load_campplus
 from indextts_weights.loading import load_module
 from indextts_weights.mapping.campplus import sanitize
 from indextts_weights.npz import save_npz
+from indextts_weights.readers import read_state_dict
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
 from parity.checkpoints import campplus_checkpoint
 from parity.harness import assert_close, cached_arrays, compare
-from parity.reference import reference_module, torchaudio_module
+from parity.reference import reference_module
+from parity.reference_features import torchaudio_fbank
 
 STYLE_TOL = 0.015
 HEAD_TOL = 1e-4  # head outputs reach ~1.4; observed max|Δ| ~1e-6
@@ -45,19 +49,14 @@ PAIRS = (("speech_15s", "speech_sentence"), ("speech_15s", "speech_hello"))
 
 
 def official_state(path: Path) -> dict[str, np.ndarray]:
-    """The official checkpoint as a numpy state dict (torch for now; the torch-free
-    reader replaces this)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: v.numpy() for k, v in state.items()}
+    """The official checkpoint as a numpy state dict, read torch-free as convert reads it."""
+    return read_state_dict(path)
 
 
 def reference_fbank(audio_16k: np.ndarray) -> np.ndarray:
     """Step 8's input: ``kaldi.fbank(...)`` minus its mean over time, ``(T, 80)``."""
-    kaldi = torchaudio_module("compliance.kaldi")
-    feat = kaldi.fbank(
-        torch.from_numpy(audio_16k)[None], num_mel_bins=80, dither=0, sample_frequency=16000
-    )
-    return (feat - feat.mean(dim=0, keepdim=True)).numpy()
+    feat = torchaudio_fbank(audio_16k)
+    return feat - feat.mean(axis=0, keepdims=True)
 
 
 def reference_outputs(checkpoint: Path, name: str) -> dict[str, np.ndarray]:
@@ -103,8 +102,9 @@ def checkpoint() -> Path:
 
 
 @pytest.fixture(scope="module")
-def ours(checkpoint, tmp_path_factory) -> CAMPPlus:
-    return convert(official_state(checkpoint), tmp_path_factory.mktemp("campplus"))
+def ours(converted) -> CAMPPlus:
+    """Our model from the ``campplus.npz`` that ``indextts-weights convert`` wrote."""
+    return load_campplus(converted / "campplus.npz")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 
 The checkpoint is the reference ``RepCodec`` with a seeded random init saved as the
 official ``semantic_codec/model.safetensors`` (239 keys, decoder and weight norm
-included); it goes through our ``sanitize`` and NPZ into the MLX module with strict
+included); ``indextts-weights convert`` turns it into ``semantic_codec.npz`` (torch-free),
+which ``load_semantic_codec`` loads with strict
 loading. Inputs are seeded standard-normal ``(1, T, 1024)`` arrays (the normalized
 W2V-BERT features are roughly zero-mean, unit-variance) for T = 40, 375 and 750 frames
 (0.8 s, 7.5 s and 15 s of prompt), a smooth, correlated variant of the 750-frame input
@@ -29,24 +30,16 @@ import numpy as np
 import pytest
 import torch
 
-from indextts_weights.loading import load_module
-from indextts_weights.mapping.semantic_codec import sanitize
-from indextts_weights.npz import save_npz
-from mlx_indextts_models.semantic_codec import RepCodec, SemanticCodecArgs
-from parity.checkpoints import real_config, semantic_codec_checkpoint, semantic_codec_module
-from parity.harness import assert_close, cached_arrays, cached_file, compare
+from indextts_weights.load import load_semantic_codec
+from mlx_indextts_models.semantic_codec import RepCodec
+from parity.checkpoints import semantic_codec_checkpoint, semantic_codec_module
+from parity.converted import CONVERTIBLE, converted_weights
+from parity.harness import assert_close, cached_arrays, compare
 
 S_REF_TOL = 5e-4  # rounds to the 0.000 of SPEC.md §5
 TIE_TOL = 1e-6
 LENGTHS = (40, 375, 750)
 INPUTS = (*(f"normal_{t}" for t in LENGTHS), "smooth_750", "speech_15s")
-
-
-def official_state(path) -> dict[str, np.ndarray]:
-    """The official checkpoint as numpy (to be replaced by the torch-free reader)."""
-    from safetensors.numpy import load_file
-
-    return load_file(str(path))
 
 
 def make_input(name: str) -> np.ndarray:
@@ -116,14 +109,8 @@ def reference_outputs(name: str) -> dict[str, np.ndarray]:
 
 @cache
 def our_model() -> RepCodec:
-    path = cached_file(
-        "semantic_codec_npz",
-        "semantic_codec.npz",
-        lambda p: save_npz(p, sanitize(official_state(checkpoint())), model="semantic_codec"),
-        checkpoint=checkpoint().parent.name,
-    )
-    args = SemanticCodecArgs(**dict(real_config().semantic_codec))
-    return load_module(RepCodec(args), path, model="semantic_codec")
+    """Our codec from the ``semantic_codec.npz`` that ``indextts-weights convert`` wrote."""
+    return load_semantic_codec(converted_weights(CONVERTIBLE) / "semantic_codec.npz")
 
 
 def assert_codes_match_or_tie(name: str, ref: dict[str, np.ndarray], ours: np.ndarray) -> int:

@@ -4,8 +4,9 @@ The checkpoint is ``Wav2Vec2BertModel(Wav2Vec2BertConfig())`` (the architecture 
 ``facebook/w2v-bert-2.0``) with a seeded random init, saved as the hub's
 ``model.safetensors`` + ``config.json``. The reference loads it as IndexTTS-2 does
 (``from_pretrained``, eval) and runs all 24 layers with ``output_hidden_states=True``;
-we take ``hidden_states[17]``. Ours goes through ``sanitize`` (17 layers kept), our NPZ
-and strict loading, and runs 17 layers.
+we take ``hidden_states[17]``. Ours is the ``w2vbert.npz`` that ``indextts-weights
+convert`` writes from that file (torch-free, 17 layers kept), loaded strictly with
+``load_w2vbert``, and runs 17 layers.
 
 Inputs are the SeamlessM4T features of espeak-ng speech (``seamless_fbank`` equals the
 reference's extractor bit for bit) with their attention mask: ``speech_hello`` (79
@@ -30,29 +31,19 @@ import pytest
 import torch
 
 from clips import clip
-from indextts_weights.loading import load_module
-from indextts_weights.mapping.w2vbert import sanitize
-from indextts_weights.npz import save_npz
+from indextts_weights.load import load_semantic_stats, load_w2vbert
 from mlx_audio_features import seamless_fbank
 from mlx_indextts_models.w2vbert import (
     SEMANTIC_LAYER,
-    W2VBertArgs,
     W2VBertModel,
     normalize_semantic,
 )
 from parity.checkpoints import semantic_stats_checkpoint, w2vbert_checkpoint
-from parity.harness import assert_close, cached_arrays, cached_file, compare
+from parity.harness import assert_close, cached_arrays, compare
 
 HIDDEN_TOL = 3e-3
 NORMALIZED_TOL = 2e-3
 CLIPS = ("speech_hello", "speech_sentence", "speech_15s")
-
-
-def official_state(path) -> dict[str, np.ndarray]:
-    """The official checkpoint as numpy (to be replaced by the torch-free reader)."""
-    from safetensors.numpy import load_file
-
-    return load_file(str(path))
 
 
 def features(name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -111,17 +102,9 @@ def reference() -> dict[str, dict[str, np.ndarray]]:
 
 
 @pytest.fixture(scope="module")
-def ours(reference) -> W2VBertModel:
-    """Our 17-layer model from the converted NPZ (built once per checkpoint)."""
-    checkpoint = w2vbert_checkpoint(0)
-
-    def convert(npz) -> None:
-        save_npz(npz, sanitize(official_state(checkpoint)), model="w2vbert")
-        gc.collect()
-
-    npz = cached_file("w2vbert_npz", "w2vbert.npz", convert, checkpoint=checkpoint.parent.name)
-    model = W2VBertModel(W2VBertArgs(num_hidden_layers=SEMANTIC_LAYER))
-    return load_module(model, npz, model="w2vbert")
+def ours(reference, converted) -> W2VBertModel:
+    """Our 17-layer model, loaded from the NPZ that ``indextts-weights convert`` wrote."""
+    return load_w2vbert(converted / "w2vbert.npz")
 
 
 @pytest.fixture(scope="module")
@@ -161,11 +144,11 @@ def test_hidden_17_matches_reference(name, reference, our_hidden, record):
 
 
 @pytest.mark.parametrize("name", CLIPS)
-def test_normalized_semantic_features_match_reference(name, reference, our_hidden, record):
-    stats = torch.load(semantic_stats_checkpoint(0), map_location="cpu", weights_only=True)
-    mean = stats["mean"].numpy()
-    std = np.sqrt(stats["var"].numpy())  # float32, as torch.sqrt
-    ours = normalize_semantic(mx.array(our_hidden[name]), mx.array(mean), mx.array(std))
+def test_normalized_semantic_features_match_reference(
+    name, reference, our_hidden, converted, record
+):
+    mean, std = load_semantic_stats(converted / "semantic_stats.npz")
+    ours = normalize_semantic(mx.array(our_hidden[name]), mean, std)
     result = record(
         compare(f"normalized semantic features [{name}]", reference[name]["normalized"], ours)
     )

@@ -53,3 +53,15 @@ def test_load_module_is_strict(tmp_path):
     save_npz(tmp_path / "bad.npz", {"weight": good["weight"]}, model="lin")
     with pytest.raises(WeightsError, match="missing: bias"):
         load_module(nn.Linear(3, 2), tmp_path / "bad.npz", model="lin")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        path = save_npz(tmp_path / "m.npz", {"w": np.ones(1)}, model="m")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -31,6 +31,9 @@ def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray], *, model: str) 
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez(handle, **{META_KEY: np.frombuffer(meta, dtype=np.uint8)}, **arrays)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
