@@ -4,8 +4,39 @@ Importing this package runs the fast-BLAS bootstrap (via ``mlx_indextts_models``
 anything imports MLX.
 """
 
-from mlx_indextts_models import blas_status
+from mlx_indextts_models import blas_status  # first: loads the fast BLAS before MLX
+
+# isort: split
+
+from indextts_weights.config import ENV_BPE_MODEL, ENV_WEIGHTS_DIR, WEIGHT_FILES, WeightsConfig
+from indextts_weights.convert import CONVERTERS, convert
+from indextts_weights.errors import UnsafeCheckpointError, WeightsError
+from indextts_weights.load import (
+    load_campplus,
+    load_emotion_matrices,
+    load_semantic_codec,
+    load_semantic_stats,
+    load_w2vbert,
+)
+from indextts_weights.readers import read_checkpoint, read_state_dict
 
 __version__ = "0.1.0"
 
-__all__ = ["blas_status"]
+__all__ = [
+    "CONVERTERS",
+    "ENV_BPE_MODEL",
+    "ENV_WEIGHTS_DIR",
+    "WEIGHT_FILES",
+    "UnsafeCheckpointError",
+    "WeightsConfig",
+    "WeightsError",
+    "blas_status",
+    "convert",
+    "load_campplus",
+    "load_emotion_matrices",
+    "load_semantic_codec",
+    "load_semantic_stats",
+    "load_w2vbert",
+    "read_checkpoint",
+    "read_state_dict",
+]

@@ -1,14 +1,35 @@
 """Pure MLX model definitions for IndexTTS-2 (no file I/O).
 
 Importing this package first runs the fast-BLAS bootstrap of ``mlx_audio_features`` so
-that MLX uses an optimized BLAS on Linux CPU. The model modules (GPT, W2V-BERT,
-CAMPPlus, semantic codec, S2Mel, BigVGAN) are added by the model issues.
+that MLX uses an optimized BLAS on Linux CPU. Ported so far: the speaker/semantic
+encoders (W2V-BERT, the MaskGCT semantic codec, CAMPPlus); the GPT, S2Mel and BigVGAN
+follow.
 """
 
 from mlx_audio_features.fast_blas import blas_status, ensure_fast_blas
 
 ensure_fast_blas()
 
+from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs  # noqa: E402
+from mlx_indextts_models.semantic_codec import RepCodec, SemanticCodecArgs  # noqa: E402
+from mlx_indextts_models.w2vbert import (  # noqa: E402
+    SEMANTIC_LAYER,
+    W2VBertArgs,
+    W2VBertModel,
+    normalize_semantic,
+)
+
 __version__ = "0.1.0"
 
-__all__ = ["blas_status", "ensure_fast_blas"]
+__all__ = [
+    "SEMANTIC_LAYER",
+    "CAMPPlus",
+    "CAMPPlusArgs",
+    "RepCodec",
+    "SemanticCodecArgs",
+    "W2VBertArgs",
+    "W2VBertModel",
+    "blas_status",
+    "ensure_fast_blas",
+    "normalize_semantic",
+]
