@@ -8,8 +8,12 @@ Run in the parity venv::
 Prints ``name | shape | max|Δ| | cos_sim | pt_mean | mlx_mean`` (SPEC.md §5) for the stages
 ported so far, and exits 1 when a stage is outside its tolerance. Stages today: the
 audio front end (resampling, W2V-BERT input features, CAMPPlus fbank, S2Mel reference
-mel). Model stages are added as they are ported; ``--text`` is accepted now and used by
-the text and GPT stages when they exist.
+mel) and the encoders (W2V-BERT hidden[17], normalized semantic features, semantic codec
+codes and S_ref, CAMPPlus style), each side running from its own previous stage. The
+official weights cannot be downloaded here, so both sides use the seeded random
+checkpoints the reference code writes in the official formats (``--seed``); ours are
+converted by ``indextts-weights convert``. ``--text`` is used by the text and GPT stages
+once they are ported.
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ TOLERANCE = {
     "emotion seamless fbank": 1e-3,
     "CAMPPlus fbank": 2e-2,  # float32 noise floor of torchaudio: see test_features_parity
     "reference mel": 2e-2,
+    "W2V-BERT hidden[17]": 3e-3,
+    "normalized semantic features": 2e-3,
+    "semantic_codec codes": 0.0,
+    "semantic_codec S_ref": 5e-4,  # SPEC: 0.000
+    "CAMPPlus speaker style": 1.5e-2,
 }
 
 
@@ -85,6 +94,20 @@ def mlx_stages(audio_22k: np.ndarray, emo_16k: np.ndarray) -> dict[str, np.ndarr
     }
 
 
+def add_encoder_stages(ref: dict, ours: dict, seed: int) -> None:
+    """W2V-BERT, normalization, semantic codec and CAMPPlus, each side from its own features."""
+    from parity.converted import CONVERTIBLE, converted_weights
+    from parity.encoder_stages import mlx_encoders, reference_encoders
+
+    weights = converted_weights(CONVERTIBLE, seed)
+    inputs = {
+        side: (s["seamless fbank"], s["seamless attention mask"], s["CAMPPlus fbank"])
+        for side, s in (("ref", ref), ("ours", ours))
+    }
+    ref.update(reference_encoders(*inputs["ref"], seed=seed))
+    ours.update(mlx_encoders(weights, *inputs["ours"]))
+
+
 def default_voice(directory: Path) -> Path:
     from clips import clip_wav
 
@@ -104,6 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         help="text for the text/GPT stages (once ported)",
     )
     parser.add_argument("--save-dir", type=Path, help="write pt_<stage>.npy and mlx_<stage>.npy")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the random official-format checkpoints (default 0)",
+    )
+    parser.add_argument(
+        "--features-only",
+        action="store_true",
+        help="skip the model stages (no checkpoints are built or loaded)",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         audio_22k = load_like_reference(voice)
         emo_16k = load_like_reference(voice, sr=16000)
     ref, ours = reference_stages(audio_22k, emo_16k), mlx_stages(audio_22k, emo_16k)
+    if not args.features_only:
+        add_encoder_stages(ref, ours, args.seed)
 
     results: list[StageResult] = [compare(name, ref[name], ours[name]) for name in ref]
     print(
