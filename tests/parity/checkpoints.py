@@ -129,3 +129,24 @@ def w2vbert_checkpoint(seed: int = 0) -> Path:
         config.to_json_file(partial)
         os.replace(partial, config_path)
     return path
+
+
+def gpt_module(seed: int = 0) -> Any:
+    """``UnifiedVoice(**cfg.gpt)`` (871M parameters), seeded, as ``infer_v2`` builds it."""
+    model_v2 = reference_module("gpt.model_v2")
+    return seeded_module(lambda: model_v2.UnifiedVoice(**real_config().gpt), seed)
+
+
+def gpt_checkpoint(seed: int = 0) -> Path:
+    """``gpt.pth``: a plain state dict, torch zip container (~3.5 GB; built once, ~1 min).
+
+    ``utils/checkpoint.py: load_checkpoint`` unwraps a ``'model'`` key when present; the
+    official file's wrapping is unverified, so the plain form is used.
+    """
+
+    def build(path: Path) -> None:
+        module = gpt_module(seed)
+        save_torch(module.state_dict(), path)
+        del module
+
+    return cached_file("gpt", "gpt.pth", build, config=_config_text(), seed=seed)
