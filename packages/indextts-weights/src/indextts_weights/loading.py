@@ -27,6 +27,13 @@ def load_module(module: nn.Module, path: str | Path, *, model: str) -> nn.Module
     """
     arrays = read_npz(path, model=model)
     check_state(arrays, expected_shapes(module), source=str(path))
-    module.load_weights([(k, mx.array(np.asarray(v))) for k, v in arrays.items()], strict=True)
+    # Convert one array at a time, dropping each numpy copy as soon as MLX holds the data,
+    # so loading peaks near one copy of the weights instead of two.
+    weights = []
+    for key in list(arrays):
+        value = mx.array(np.asarray(arrays.pop(key)))
+        mx.eval(value)
+        weights.append((key, value))
+    module.load_weights(weights, strict=True)
     mx.eval(module.parameters())
     return module
