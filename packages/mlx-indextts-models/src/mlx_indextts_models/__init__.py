@@ -2,8 +2,9 @@
 
 Importing this package first runs the fast-BLAS bootstrap of ``mlx_audio_features`` so
 that MLX uses an optimized BLAS on Linux CPU. Ported so far: the speaker/semantic
-encoders (W2V-BERT, the MaskGCT semantic codec, CAMPPlus); the GPT, S2Mel and BigVGAN
-follow.
+encoders (W2V-BERT, the MaskGCT semantic codec, CAMPPlus) and the GPT's conditioning
+(conformer encoders, perceiver resamplers, emotion vector); the GPT decoder, S2Mel and
+BigVGAN follow.
 """
 
 from mlx_audio_features.fast_blas import blas_status, ensure_fast_blas
@@ -11,6 +12,13 @@ from mlx_audio_features.fast_blas import blas_status, ensure_fast_blas
 ensure_fast_blas()
 
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs  # noqa: E402
+from mlx_indextts_models.conformer import ConformerArgs, ConformerEncoder  # noqa: E402
+from mlx_indextts_models.gpt_conditioning import (  # noqa: E402
+    REFERENCE_LENGTH,
+    GPTConditioning,
+    GPTConditioningArgs,
+)
+from mlx_indextts_models.perceiver import PerceiverArgs, PerceiverResampler  # noqa: E402
 from mlx_indextts_models.semantic_codec import RepCodec, SemanticCodecArgs  # noqa: E402
 from mlx_indextts_models.w2vbert import (  # noqa: E402
     SEMANTIC_LAYER,
@@ -22,9 +30,16 @@ from mlx_indextts_models.w2vbert import (  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
+    "REFERENCE_LENGTH",
     "SEMANTIC_LAYER",
     "CAMPPlus",
     "CAMPPlusArgs",
+    "ConformerArgs",
+    "ConformerEncoder",
+    "GPTConditioning",
+    "GPTConditioningArgs",
+    "PerceiverArgs",
+    "PerceiverResampler",
     "RepCodec",
     "SemanticCodecArgs",
     "W2VBertArgs",
