@@ -199,9 +199,13 @@ class ResidualVQ(nn.Module):
 
     def vq2emb(self, vq: mx.array) -> mx.array:
         """``vq``: (N, B, T) codes of the first N quantizers → (B, T, D), summed."""
+        if vq.shape[0] > len(self.quantizers):
+            raise ValueError(
+                f"codes of {vq.shape[0]} quantizers, the codec has {len(self.quantizers)}"
+            )
         out = self.quantizers[0].vq2emb(vq[0])
-        for quantizer, indices in zip(self.quantizers[1:], vq[1:], strict=False):
-            out = out + quantizer.vq2emb(indices)
+        for level in range(1, vq.shape[0]):
+            out = out + self.quantizers[level].vq2emb(vq[level])
         return out
 
 
