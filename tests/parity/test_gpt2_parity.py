@@ -1,0 +1,223 @@
+"""GPT-2 parity: our MLX stack, embeddings and heads vs UnifiedVoice's, real config.
+
+The checkpoint is the seeded ``gpt.pth`` (``UnifiedVoice(**cfg.gpt)``, 871M parameters,
+plain state dict). Ours: ``sanitize_gpt2(read_state_dict(gpt.pth))`` (torch-free) saved as
+an NPZ (``model="gpt2"``) and loaded strictly into :class:`DecoderParts`, the GPT-2 part of
+UnifiedVoice under the official names (``gpt``, ``final_norm``, ``mel_head``, ...).
+
+The reference is ``UnifiedVoice.gpt`` (HF ``GPT2Model`` with ``wpe`` zeroed), driven with
+``inputs_embeds``: a full causal pass, and an incremental one with its own
+``DynamicCache`` (prefill, then one position at a time). ``inference_speech`` is not used
+here: with transformers 5.x it runs without its cache.
+
+Inputs: seeded random ``inputs_embeds (1, L, 1280)``, ``L`` in {40, 300}. Stages (cos ≥
+0.99999): last hidden state (full; incremental vs the reference's incremental), and
+``mel_head(final_norm(hidden))`` logits; plus the embedding tables and position tables
+through a lookup.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+from pathlib import Path
+
+import mlx_indextts_models  # noqa: F401  (first: it loads the fast BLAS before MLX)
+
+# isort: split
+
+import mlx.core as mx
+import numpy as np
+import pytest
+import torch
+
+from indextts_weights.loading import load_module
+from indextts_weights.mapping import gpt2 as gpt2_mapping
+from indextts_weights.mapping.gpt2 import sanitize_gpt2
+from indextts_weights.npz import save_npz
+from indextts_weights.readers import read_state_dict
+from mlx_indextts_models.gpt2 import GPT2Args
+from parity.checkpoints import gpt_checkpoint, gpt_module
+from parity.gpt_decoder import DecoderParts
+from parity.harness import assert_close, cached_arrays, cached_file, compare
+
+LENGTHS = (40, 300)
+STEPS = 12  # one-position steps after the prefill in the incremental pass
+HIDDEN_TOL = 2e-4
+LOGITS_TOL = 2e-3
+IDS = {"mel": np.array([0, 1, 17, 4095, 8191, 8192, 8193]), "text": np.array([0, 1, 2, 777, 12000])}
+
+
+def _mapping_digest() -> str:
+    return hashlib.sha256(Path(gpt2_mapping.__file__).read_bytes()).hexdigest()[:16]
+
+
+def converted_gpt2(checkpoint: Path) -> Path:
+    """``gpt2.npz`` from ``sanitize_gpt2`` of the torch-free reader's state dict (cached)."""
+
+    def build(path: Path) -> None:
+        state = read_state_dict(checkpoint, unwrap=("model",))
+        ours = sanitize_gpt2(state)
+        del state
+        save_npz(path, ours, model="gpt2")
+
+    return cached_file(
+        "gpt2_npz", "gpt2.npz", build, checkpoint=checkpoint.parent.name, code=_mapping_digest()
+    )
+
+
+def inputs(length: int) -> np.ndarray:
+    return (
+        np.random.default_rng(1000 + length).standard_normal((1, length, 1280)).astype(np.float32)
+    )
+
+
+def reference_outputs(unified, length: int) -> dict[str, np.ndarray]:
+    """The reference's hidden states (full and incremental) and mel logits for one input."""
+    from transformers import DynamicCache
+
+    x = torch.from_numpy(inputs(length))
+    gpt = unified.gpt
+    with torch.no_grad():
+        full = gpt(inputs_embeds=x, return_dict=True).last_hidden_state
+        cache = DynamicCache(config=gpt.config)
+        prefill = length - STEPS
+        parts = [gpt(inputs_embeds=x[:, :prefill], cache=cache, use_cache=True).last_hidden_state]
+        for t in range(prefill, length):
+            step = gpt(inputs_embeds=x[:, t : t + 1], cache=cache, use_cache=True)
+            parts.append(step.last_hidden_state)
+        incremental = torch.cat(parts, dim=1)
+        normed = unified.final_norm(full)
+        logits, text_logits = unified.mel_head(normed), unified.text_head(normed)
+    return {
+        "full": full.numpy(),
+        "incremental": incremental.numpy(),
+        "logits": logits.numpy(),
+        "text_logits": text_logits.numpy(),
+    }
+
+
+def reference_tables(unified) -> dict[str, np.ndarray]:
+    with torch.no_grad():
+        mel = torch.from_numpy(IDS["mel"])
+        text = torch.from_numpy(IDS["text"])
+        return {
+            "mel": (unified.mel_embedding(mel) + unified.mel_pos_embedding.emb(mel % 1818)).numpy(),
+            "text": (
+                unified.text_embedding(text) + unified.text_pos_embedding.emb(text % 602)
+            ).numpy(),
+        }
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, dict[str, np.ndarray]]:
+    """Reference outputs per input (cached); the 3.5 GB module is built only when one is
+    missing, once, and freed before ours is loaded."""
+    folder = gpt_checkpoint(0).parent.name
+    unified = None
+
+    def module():
+        nonlocal unified
+        if unified is None:
+            unified = gpt_module(0)
+        return unified
+
+    out = {
+        f"L{n}": cached_arrays(
+            "gpt2",
+            lambda n=n: reference_outputs(module(), n),
+            checkpoint=folder,
+            input=f"L{n}",
+            steps=STEPS,
+        )
+        for n in LENGTHS
+    }
+    out["tables"] = cached_arrays(
+        "gpt2_tables",
+        lambda: reference_tables(module()),
+        checkpoint=folder,
+        ids={k: v.tolist() for k, v in IDS.items()},
+    )
+    del unified
+    gc.collect()
+    return out
+
+
+@pytest.fixture(scope="module")
+def ours(reference) -> DecoderParts:
+    path = converted_gpt2(gpt_checkpoint(0))
+    return load_module(DecoderParts(GPT2Args()), path, model="gpt2")
+
+
+@pytest.fixture(scope="module")
+def our_outputs(ours) -> dict[str, dict[str, np.ndarray]]:
+    out = {}
+    for n in LENGTHS:
+        x = mx.array(inputs(n))
+        full = ours.gpt(x)
+        # Chunks of 32: at L=300 the prefill (288) fills the buffers and the first step grows them.
+        cache = ours.gpt.make_cache(step=32)
+        prefill = n - STEPS
+        parts = [ours.gpt(x[:, :prefill], cache)]
+        for t in range(prefill, n):
+            parts.append(ours.gpt(x[:, t : t + 1], cache))
+        incremental = mx.concatenate(parts, axis=1)
+        normed = ours.final_norm(full)
+        arrays = {
+            "full": full,
+            "incremental": incremental,
+            "logits": ours.mel_head(normed),
+            "text_logits": ours.text_head(normed),
+        }
+        out[f"L{n}"] = {k: np.array(v) for k, v in arrays.items()}
+    return out
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_hidden_full_pass(reference, our_outputs, record, length):
+    key = f"L{length}"
+    result = record(
+        compare(f"GPT-2 hidden full {key}", reference[key]["full"], our_outputs[key]["full"])
+    )
+    assert_close(result, max_abs=HIDDEN_TOL)
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_hidden_incremental(reference, our_outputs, record, length):
+    key = f"L{length}"
+    ref, got = reference[key]["incremental"], our_outputs[key]["incremental"]
+    result = record(compare(f"GPT-2 hidden cached {key}", ref, got))
+    assert_close(result, max_abs=HIDDEN_TOL)
+    # The cached pass computes the same function as the full one, in both implementations.
+    assert np.max(np.abs(got - our_outputs[key]["full"])) < HIDDEN_TOL
+
+
+@pytest.mark.parametrize("length", LENGTHS)
+def test_mel_logits(reference, our_outputs, record, length):
+    key = f"L{length}"
+    result = record(
+        compare(f"GPT mel logits {key}", reference[key]["logits"], our_outputs[key]["logits"])
+    )
+    assert_close(result, max_abs=LOGITS_TOL)
+    assert np.array_equal(
+        reference[key]["logits"].argmax(-1), our_outputs[key]["logits"].argmax(-1)
+    )
+
+
+def test_embedding_and_position_tables(reference, ours):
+    mel, text = (mx.array(IDS[k]) for k in ("mel", "text"))
+    got_mel = ours.mel_embedding(mel) + ours.mel_pos_embedding.emb(mel % 1818)
+    got_text = ours.text_embedding(text) + ours.text_pos_embedding.emb(text % 602)
+    np.testing.assert_array_equal(np.array(got_mel), reference["tables"]["mel"])
+    np.testing.assert_array_equal(np.array(got_text), reference["tables"]["text"])
+
+
+def test_text_logits(reference, our_outputs, record):
+    result = record(
+        compare(
+            "GPT text logits L40",
+            reference["L40"]["text_logits"],
+            our_outputs["L40"]["text_logits"],
+        )
+    )
+    assert_close(result, max_abs=LOGITS_TOL)
