@@ -14,7 +14,7 @@ import mlx.nn as nn
 import numpy as np
 
 from mlx_indextts_models.cache import select_rows
-from mlx_indextts_models.gpt2 import GPT2Args, GPT2Model
+from mlx_indextts_models.gpt2 import GPT2Args, GPT2Model, linear_rows
 from mlx_indextts_models.sampling import GenerationConfig, Sampler, make_search, prompt_presence
 
 
@@ -55,7 +55,7 @@ class DecoderParts(nn.Module):
 
     def logits(self, hidden: mx.array) -> mx.array:
         """``(B, dim)`` last hidden states → ``(B, number_mel_codes)``."""
-        return self.mel_head(self.final_norm(hidden))
+        return linear_rows(self.final_norm(hidden), self.mel_head.weight, self.mel_head.bias)
 
 
 def decode(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mlx_indextts_models.cache import KVCache
-from mlx_indextts_models.gpt2 import GPT2Args, GPT2Model, causal_mask, gelu_new
+from mlx_indextts_models.gpt2 import GPT2Args, GPT2Model, causal_mask, gelu_new, linear_rows
 
 TINY = GPT2Args(n_embd=32, n_layer=3, n_head=4, n_positions=64)
 
@@ -203,3 +203,11 @@ def test_sequence_limit_and_cache_count(tiny):
         model(mx.zeros((1, 65, TINY.n_embd)))
     with pytest.raises(ValueError, match="one cache per block"):
         model(mx.zeros((1, 2, TINY.n_embd)), [KVCache()])
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_linear_rows_is_x_times_w_transposed_plus_b(rows):
+    rng = np.random.default_rng(rows)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((rows, 16), (24, 16), (24,)))
+    got = np.array(linear_rows(mx.array(x), mx.array(w), mx.array(b)))
+    np.testing.assert_allclose(got, x @ w.T + b, rtol=1e-5, atol=1e-5)
