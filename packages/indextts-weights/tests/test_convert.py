@@ -93,3 +93,58 @@ def test_cli_convert_reports_and_exits_2_on_errors(official, tmp_path):
     empty.mkdir()
     none = runner.invoke(main, ["convert", "--src", str(empty), "--out", str(tmp_path / "x")])
     assert none.exit_code == 2 and "no official checkpoint found" in none.output
+
+
+def _gpt_part() -> dict[str, np.ndarray]:
+    """A few ``gpt.pth`` keys of each mapping (the converter needs no complete file)."""
+    return {
+        "gpt.h.0.attn.c_attn.weight": np.arange(24, dtype=np.float32).reshape(4, 6),  # (in, out)
+        "gpt.h.0.attn.c_attn.bias": np.arange(6, dtype=np.float32),
+        "mel_head.weight": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "conditioning_encoder.embed.pos_enc.pe": np.zeros((1, 5, 4), np.float32),
+        "conditioning_encoder.encoders.0.conv_module.pointwise_conv2.weight": np.arange(
+            8, dtype=np.float32
+        ).reshape(4, 2, 1),
+    }
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "model-wrapped"])
+def test_gpt_is_found_unwrapped_and_mapped(tmp_path, wrapped):
+    src = tmp_path / "official" / "IndexTTS-2"
+    src.mkdir(parents=True)
+    state = {k: tensor(v) for k, v in _gpt_part().items()}
+    obj = {"model": state, "epoch": 3} if wrapped else state
+    write_torch_zip(src / "gpt.pth", obj)
+    written = convert(tmp_path / "official", tmp_path / "w", only=("gpt",))
+    assert written["gpt"] == tmp_path / "w" / "gpt.npz"
+    arrays = read_npz(written["gpt"], model="gpt")
+    assert set(arrays) == set(_gpt_part()) - {"conditioning_encoder.embed.pos_enc.pe"}
+    c_attn = arrays["gpt.h.0.attn.c_attn.weight"]  # Conv1D (4, 6) → (6, 4): [o, i] = 6 i + o
+    assert c_attn.shape == (6, 4) and c_attn[1, 2] == 13 and c_attn[5, 0] == 5
+    conv = arrays["conditioning_encoder.encoders.0.conv_module.pointwise_conv2.weight"]
+    np.testing.assert_array_equal(conv, [[[0, 1]], [[2, 3]], [[4, 5]], [[6, 7]]])
+    np.testing.assert_array_equal(arrays["mel_head.weight"], _gpt_part()["mel_head.weight"])
+
+
+def test_gpt_unknown_keys_are_named_with_the_file(tmp_path):
+    src = tmp_path / "official"
+    src.mkdir()
+    state = _gpt_part() | {"unknown.weight": np.zeros(2, np.float32)}
+    state["gpt.h.3.attn.extra"] = np.zeros(2, np.float32)
+    write_torch_zip(src / "gpt.pth", {k: tensor(v) for k, v in state.items()})
+    with pytest.raises(WeightsError) as info:
+        convert(src, tmp_path / "w", only=("gpt",))
+    message = str(info.value)
+    assert "gpt.pth" in message and "unknown.weight" in message
+    assert "gpt.h.3.attn.extra" in message
+    assert not (tmp_path / "w" / "gpt.npz").exists()
+    write_torch_zip(src / "gpt.pth", {"state_dict": {k: tensor(v) for k, v in state.items()}})
+    with pytest.raises(WeightsError, match="expected a flat state dict"):
+        convert(src, tmp_path / "w", only=("gpt",))
+
+
+def test_gpt_converter():
+    gpt = CONVERTERS["gpt"]
+    assert gpt.output == "gpt.npz" and gpt.unwrap == ("model",)
+    assert gpt.patterns == ("gpt.pth", "**/gpt.pth")
+    assert gpt.origin == "IndexTeam/IndexTTS-2: gpt.pth"

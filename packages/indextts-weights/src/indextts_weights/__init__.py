@@ -14,6 +14,7 @@ from indextts_weights.errors import UnsafeCheckpointError, WeightsError
 from indextts_weights.load import (
     load_campplus,
     load_emotion_matrices,
+    load_gpt,
     load_semantic_codec,
     load_semantic_stats,
     load_w2vbert,
@@ -34,6 +35,7 @@ __all__ = [
     "convert",
     "load_campplus",
     "load_emotion_matrices",
+    "load_gpt",
     "load_semantic_codec",
     "load_semantic_stats",
     "load_w2vbert",

@@ -46,12 +46,50 @@ def _matrix(rows: int, dim: int) -> Callable[[Any], dict[str, np.ndarray]]:
     return convert
 
 
+def sanitize_in_groups(
+    sanitize: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]],
+    state: dict[str, np.ndarray],
+    group_of: Callable[[str], str],
+) -> dict[str, np.ndarray]:
+    """``sanitize(state)``, run on one group of keys at a time, emptying ``state``.
+
+    For a mapping that copies much of a large file (``gpt.pth``'s transposed GPT-2
+    weights): each group's official arrays leave ``state`` as the group is converted, so
+    they can be freed once nothing else holds them, and the copies never coexist with all
+    the originals. ``group_of`` must put together the keys that ``sanitize`` needs to see
+    at once. Every group is converted before the errors, all named, are raised.
+
+    Raises:
+        WeightsError: the problems of every group, in one message.
+    """
+    groups: dict[str, list[str]] = {}
+    for key in state:
+        groups.setdefault(group_of(key), []).append(key)
+    out: dict[str, np.ndarray] = {}
+    problems = []
+    for keys in groups.values():
+        try:
+            out |= sanitize({k: state.pop(k) for k in keys})
+        except WeightsError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise WeightsError("; ".join(problems))
+    return out
+
+
 def _mapping(module: str) -> Callable[[Any], dict[str, np.ndarray]]:
+    """The converter of a ``mapping.<module>.sanitize``; when that module defines
+    ``group_of``, it runs group by group (:func:`sanitize_in_groups`) on the reader's dict,
+    which nothing else holds."""
+
     def convert(obj: Any) -> dict[str, np.ndarray]:
         if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):
             raise WeightsError("expected a flat state dict of tensors")
-        sanitize = importlib.import_module(f"indextts_weights.mapping.{module}").sanitize
-        return sanitize(obj)
+        mapping = importlib.import_module(f"indextts_weights.mapping.{module}")
+        group_of = getattr(mapping, "group_of", None)
+        if group_of is None:
+            return mapping.sanitize(obj)
+        return sanitize_in_groups(mapping.sanitize, obj, group_of)
 
     return convert
 
@@ -104,6 +142,13 @@ CONVERTERS: dict[str, Converter] = {
             ),
             _mapping("w2vbert"),
             origin="facebook/w2v-bert-2.0: model.safetensors",
+        ),
+        Converter(
+            "gpt",
+            ("gpt.pth", "**/gpt.pth"),
+            _mapping("gpt"),
+            unwrap=("model",),  # utils/checkpoint.py: load_checkpoint unwraps 'model' if present
+            origin="IndexTeam/IndexTTS-2: gpt.pth",
         ),
         Converter(
             "semantic_stats",

@@ -12,6 +12,7 @@ from indextts_weights.errors import WeightsError
 from indextts_weights.loading import load_module
 from indextts_weights.npz import check_state, read_npz
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
+from mlx_indextts_models.gpt import UnifiedVoice, UnifiedVoiceArgs
 from mlx_indextts_models.semantic_codec import RepCodec, SemanticCodecArgs
 from mlx_indextts_models.w2vbert import W2VBertArgs, W2VBertModel
 
@@ -26,6 +27,16 @@ def load_campplus(path: str | Path) -> CAMPPlus:
 def load_semantic_codec(path: str | Path) -> RepCodec:
     """``semantic_codec.npz`` → :class:`RepCodec` (encoder + quantizer of MaskGCT's codec)."""
     return load_module(RepCodec(SemanticCodecArgs()), path, model="semantic_codec")
+
+
+def load_gpt(path: str | Path, args: UnifiedVoiceArgs | None = None) -> UnifiedVoice:
+    """``gpt.npz`` → :class:`UnifiedVoice` (conditioning, GPT-2 stack, embeddings, heads).
+
+    Args:
+        path: the file ``indextts-weights convert`` wrote from ``gpt.pth``.
+        args: the model's configuration; default IndexTTS-2's (``cfg.gpt``).
+    """
+    return load_module(UnifiedVoice(args or UnifiedVoiceArgs()), path, model="gpt")
 
 
 def _w2vbert_layers(path: str | Path) -> int:

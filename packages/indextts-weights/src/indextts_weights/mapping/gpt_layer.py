@@ -1,0 +1,61 @@
+"""``s2mel.pth`` ``net.gpt_layer`` → :class:`mlx_indextts_models.gpt.GPTLayer`.
+
+The reference's ``gpt_layer`` (``indextts/s2mel/modules/commons.py: MyModel``) is
+``nn.Sequential(Linear(1280, 256), Linear(256, 128), Linear(128, 1024))`` with no
+activation in between: it maps the GPT's 1280-d latents to the 1024-d space of the
+semantic features. Its state dict (``shared/reference/keys/s2mel.txt``) has
+``{0,1,2}.{weight,bias}``; the MLX module holds the same Linears as ``layers``, so
+``<i>.weight`` becomes ``layers.<i>.weight``. ``nn.Linear`` weights are ``(out, in)`` on
+both sides and are kept as they are.
+
+Strict: every key and shape of :data:`SHAPES` must be there and nothing else (the reference
+loads ``s2mel.pth`` non-strictly and would silently skip a mismatch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from indextts_weights.errors import WeightsError
+
+#: Official ``net.gpt_layer`` keys with their shapes (Linear 1280 → 256 → 128 → 1024).
+SHAPES: dict[str, tuple[int, ...]] = {
+    "0.weight": (256, 1280),
+    "0.bias": (256,),
+    "1.weight": (128, 256),
+    "1.bias": (128,),
+    "2.weight": (1024, 128),
+    "2.bias": (1024,),
+}
+
+
+def sanitize_gpt_layer(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ``gpt_layer`` state dict of ``s2mel.pth`` (numpy) → :class:`GPTLayer` parameters.
+
+    Returns:
+        ``layers.<i>.{weight,bias}`` → float32 array, values unchanged.
+
+    Raises:
+        WeightsError: naming every unknown, missing and mis-shaped key.
+    """
+    unknown = sorted(k for k in state if k not in SHAPES)
+    missing = [k for k in SHAPES if k not in state]
+    misshaped = [
+        f"{k} {tuple(np.shape(state[k]))} (expected {SHAPES[k]})"
+        for k in SHAPES
+        if k in state and tuple(np.shape(state[k])) != SHAPES[k]
+    ]
+    problems = [
+        f"{label}: {', '.join(items)}"
+        for label, items in (
+            ("unexpected", unknown),
+            ("missing", missing),
+            ("wrong shape", misshaped),
+        )
+        if items
+    ]
+    if problems:
+        raise WeightsError(f"s2mel checkpoint gpt_layer: {'; '.join(problems)}")
+    return {f"layers.{k}": np.asarray(state[k]).astype(np.float32, copy=False) for k in SHAPES}
