@@ -26,6 +26,15 @@ def converted():
     return converted_weights(CONVERTIBLE)
 
 
+@pytest.fixture(scope="session")
+def unified_voice(converted):
+    """Our ``UnifiedVoice`` loaded by ``load_gpt`` from the converted seeded ``gpt.pth``
+    (3.5 GB: loaded once per session, shared by the GPT parity tests)."""
+    from indextts_weights import load_gpt
+
+    return load_gpt(converted / "gpt.npz")
+
+
 @pytest.fixture
 def record():
     """Collect a stage result for the table printed at the end of the session."""

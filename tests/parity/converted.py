@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from indextts_weights.config import WEIGHT_FILES
 from parity import checkpoints
 from parity.harness import cache_key, parity_cache
 from parity.workspace import ROOT
@@ -29,6 +30,7 @@ SOURCE_LAYOUT = {
     "semantic_stats": "wav2vec2bert_stats.pt",
     "speaker_matrix": "feat1.pt",
     "emotion_matrix": "feat2.pt",
+    "gpt": "gpt.pth",
 }
 
 CONVERTIBLE = tuple(SOURCE_LAYOUT)
@@ -57,25 +59,32 @@ def _code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-def converted_weights(names: tuple[str, ...], seed: int = 0) -> Path:
-    """Folder with ``<name>.npz`` for each of ``names``, converted by the real CLI."""
-    sources = {name: _source(name, seed) for name in names}
-    key = cache_key(sources={n: p.parent.name for n, p in sources.items()}, code=_code_digest())
-    out = parity_cache() / "converted" / key
+def _converted_file(name: str, seed: int) -> Path:
+    """``<name>.npz`` converted by the real CLI from the seeded checkpoint (cached).
+
+    One folder per name, keyed by the source checkpoint and the conversion code; older
+    folders of the same name (stale code or another seed) are removed when a new one is
+    made, so the multi-GB GPT and W2V-BERT outputs exist once.
+    """
+    source = _source(name, seed)
+    key = cache_key(source=source.parent.name, code=_code_digest())
+    root = parity_cache() / "converted"
+    out = root / f"{name}-{key}"
+    target = out / WEIGHT_FILES[name]
     if (out / ".complete").exists():
-        return out
+        return target
     if not UV_PYTHON.exists():
         raise RuntimeError(f"{UV_PYTHON} is missing: run `uv sync` (scripts/test does)")
-    shutil.rmtree(out, ignore_errors=True)
+    for stale in root.glob(f"{name}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "official"
-        for name, path in sources.items():
-            link = src / SOURCE_LAYOUT[name]
-            link.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(path, link)
+        link = Path(tmp) / "official" / SOURCE_LAYOUT[name]
+        link.parent.mkdir(parents=True)
+        os.symlink(source, link)
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        command = ["convert", "--src", str(Path(tmp) / "official"), "--out", str(out)]
         result = subprocess.run(
-            [str(UV_PYTHON), "-c", _RUN_CONVERT, "convert", "--src", str(src), "--out", str(out)],
+            [str(UV_PYTHON), "-c", _RUN_CONVERT, *command, "--only", name],
             capture_output=True,
             text=True,
             env=env,
@@ -83,5 +92,24 @@ def converted_weights(names: tuple[str, ...], seed: int = 0) -> Path:
         )
     if result.returncode != 0:
         raise RuntimeError(f"indextts-weights convert failed:\n{result.stdout}\n{result.stderr}")
+    (out / ".complete").touch()
+    return target
+
+
+def converted_weights(names: tuple[str, ...], seed: int = 0) -> Path:
+    """Folder with the NPZ file of each of ``names`` (links to :func:`_converted_file`'s)."""
+    files = [_converted_file(name, seed) for name in names]
+    root = parity_cache() / "converted" / "sets"
+    out = root / cache_key(files=[str(f) for f in files])
+    if (out / ".complete").exists():
+        return out
+    for stale in root.glob("*"):  # sets pointing at removed conversions
+        if any(not link.exists() for link in stale.glob("*.npz")):
+            shutil.rmtree(stale, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        link = out / file.name
+        if not link.is_symlink():
+            os.symlink(file, link)
     (out / ".complete").touch()
     return out

@@ -1,9 +1,9 @@
 """GPT-2 parity: our MLX stack, embeddings and heads vs UnifiedVoice's, real config.
 
 The checkpoint is the seeded ``gpt.pth`` (``UnifiedVoice(**cfg.gpt)``, 871M parameters,
-plain state dict). Ours: ``sanitize_gpt2(read_state_dict(gpt.pth))`` (torch-free) saved as
-an NPZ (``model="gpt2"``) and loaded strictly into :class:`DecoderParts`, the GPT-2 part of
-UnifiedVoice under the official names (``gpt``, ``final_norm``, ``mel_head``, ...).
+plain state dict). Ours: :class:`UnifiedVoice` loaded by ``load_gpt`` from the ``gpt.npz``
+that ``indextts-weights convert`` made of it (the ``unified_voice`` fixture); its GPT-2
+parts carry the official names (``gpt``, ``final_norm``, ``mel_head``, ...).
 
 The reference is ``UnifiedVoice.gpt`` (HF ``GPT2Model`` with ``wpe`` zeroed), driven with
 ``inputs_embeds``: a full causal pass, and an incremental one with its own
@@ -19,8 +19,6 @@ through a lookup.
 from __future__ import annotations
 
 import gc
-import hashlib
-from pathlib import Path
 
 import mlx_indextts_models  # noqa: F401  (first: it loads the fast BLAS before MLX)
 
@@ -31,39 +29,15 @@ import numpy as np
 import pytest
 import torch
 
-from indextts_weights.loading import load_module
-from indextts_weights.mapping import gpt2 as gpt2_mapping
-from indextts_weights.mapping.gpt2 import sanitize_gpt2
-from indextts_weights.npz import save_npz
-from indextts_weights.readers import read_state_dict
-from mlx_indextts_models.gpt2 import GPT2Args
+from mlx_indextts_models.gpt import UnifiedVoice
 from parity.checkpoints import gpt_checkpoint, gpt_module
-from parity.gpt_decoder import DecoderParts
-from parity.harness import assert_close, cached_arrays, cached_file, compare
+from parity.harness import assert_close, cached_arrays, compare
 
 LENGTHS = (40, 300)
 STEPS = 12  # one-position steps after the prefill in the incremental pass
 HIDDEN_TOL = 2e-4
 LOGITS_TOL = 2e-3
 IDS = {"mel": np.array([0, 1, 17, 4095, 8191, 8192, 8193]), "text": np.array([0, 1, 2, 777, 12000])}
-
-
-def _mapping_digest() -> str:
-    return hashlib.sha256(Path(gpt2_mapping.__file__).read_bytes()).hexdigest()[:16]
-
-
-def converted_gpt2(checkpoint: Path) -> Path:
-    """``gpt2.npz`` from ``sanitize_gpt2`` of the torch-free reader's state dict (cached)."""
-
-    def build(path: Path) -> None:
-        state = read_state_dict(checkpoint, unwrap=("model",))
-        ours = sanitize_gpt2(state)
-        del state
-        save_npz(path, ours, model="gpt2")
-
-    return cached_file(
-        "gpt2_npz", "gpt2.npz", build, checkpoint=checkpoint.parent.name, code=_mapping_digest()
-    )
 
 
 def inputs(length: int) -> np.ndarray:
@@ -144,9 +118,8 @@ def reference() -> dict[str, dict[str, np.ndarray]]:
 
 
 @pytest.fixture(scope="module")
-def ours(reference) -> DecoderParts:
-    path = converted_gpt2(gpt_checkpoint(0))
-    return load_module(DecoderParts(GPT2Args()), path, model="gpt2")
+def ours(reference, unified_voice) -> UnifiedVoice:
+    return unified_voice
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """GPT conditioning parity: our MLX ``GPTConditioning`` vs the reference ``UnifiedVoice``.
 
 The checkpoint is ``UnifiedVoice(**cfg.gpt)`` (real config, 871M parameters) with a seeded
-random init saved as a plain-state-dict ``gpt.pth``. Our weights are its conditioning keys
-read torch-free (``read_state_dict``) and mapped by ``sanitize_conditioning`` into
-``gpt_conditioning.npz``, loaded strictly into :class:`GPTConditioning`. The reference
+random init saved as a plain-state-dict ``gpt.pth``. Ours is the conditioning side of
+:class:`UnifiedVoice` (a :class:`GPTConditioning`), loaded strictly by ``load_gpt`` from the
+``gpt.npz`` that ``indextts-weights convert`` made of that file. The reference
 outputs come from the seeded module itself (its state dict is the checkpoint's; a few
 tensors are checked against the file) and are cached.
 
@@ -28,7 +28,6 @@ with their true lengths (the masks), which ``infer_v2`` never produces.
 from __future__ import annotations
 
 import gc
-import hashlib
 from pathlib import Path
 
 import mlx_indextts_models  # noqa: F401  (first: it loads the fast BLAS before MLX)
@@ -40,14 +39,11 @@ import numpy as np
 import pytest
 import torch
 
-from indextts_weights.loading import load_module
 from indextts_weights.mapping import gpt_conditioning as mapping
-from indextts_weights.npz import save_npz
-from indextts_weights.readers import read_state_dict
 from mlx_indextts_models.conformer import positional_encoding
 from mlx_indextts_models.gpt_conditioning import GPTConditioning, GPTConditioningArgs
-from parity.checkpoints import gpt_checkpoint, gpt_module, real_config
-from parity.harness import assert_close, cached_arrays, cached_file, compare
+from parity.checkpoints import gpt_checkpoint, gpt_module
+from parity.harness import assert_close, cached_arrays, compare
 
 MAX_ABS = 1e-4  # measured ≤ 3.4e-6; SPEC.md asks cos ≥ 0.99999, the brief < 1e-3
 ALPHAS = (1.0, 0.6)
@@ -84,34 +80,6 @@ def speech_input(name: str) -> np.ndarray:
 
 def checkpoint() -> Path:
     return gpt_checkpoint(0)
-
-
-def official_state(path: Path) -> dict[str, np.ndarray]:
-    """The official ``gpt.pth`` state dict as numpy, read torch-free."""
-    return read_state_dict(path, unwrap=("model",))
-
-
-def _mapping_digest() -> str:
-    return hashlib.sha256(Path(mapping.__file__).read_bytes()).hexdigest()[:16]
-
-
-def converted_weights() -> Path:
-    """``gpt_conditioning.npz``: the checkpoint's conditioning keys through
-    ``sanitize_conditioning`` (cached per checkpoint and mapping code)."""
-
-    def build(path: Path) -> None:
-        state = official_state(checkpoint())
-        conditioning = {k: v for k, v in state.items() if mapping.is_conditioning_key(k)}
-        del state
-        save_npz(path, mapping.sanitize_conditioning(conditioning), model="gpt_conditioning")
-
-    return cached_file(
-        "gpt_conditioning_npz",
-        "gpt_conditioning.npz",
-        build,
-        checkpoint=checkpoint().parent.name,
-        mapping=_mapping_digest(),
-    )
 
 
 def _reference_stages(model, spk: torch.Tensor, emo: torch.Tensor) -> dict[str, np.ndarray]:
@@ -181,12 +149,9 @@ def reference() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def ours() -> GPTConditioning:
-    args = GPTConditioningArgs.from_config(real_config().gpt)
-    model = load_module(GPTConditioning(args), converted_weights(), model="gpt_conditioning")
-    yield model
-    del model
-    gc.collect()
+def ours(unified_voice) -> GPTConditioning:
+    """The conditioning side of our ``UnifiedVoice`` (``load_gpt`` of the converted file)."""
+    return unified_voice
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ tokens) runs the reference's own ``inference_speech``. From it:
 * the scores ``generate`` itself reports (``output_scores``) must equal ours on the
   logits it reports (``output_logits``), given the ids the penalty saw;
 * greedy decoding (``do_sample=False``), 1 beam and 3 beams, must give the reference's
-  codes exactly: our GPT-2 stack, heads, tables (converted by ``sanitize_gpt2``), KV cache
-  and searches on the reference's ``[conditioning][text]`` prefix. ``mel_head.bias[8193]``
-  is raised so that one setting stops on EOS and another on the length limit.
+  codes exactly: our :class:`UnifiedVoice` (converted by the ``gpt.pth`` mapping) decoding
+  from the reference's ``[conditioning][text]`` prefix with its KV cache and searches.
+  ``mel_head.bias[8193]`` is raised so that one setting stops on EOS and another on the
+  length limit.
 
 Sampled decoding cannot match token for token (torch's random stream is not ours); its
 filtering is covered by the first two checks.
@@ -29,8 +30,8 @@ import numpy as np
 import pytest
 import torch
 
-from indextts_weights.mapping.gpt2 import sanitize_gpt2
-from mlx_indextts_models.gpt2 import GPT2Args
+from indextts_weights.mapping.gpt import sanitize
+from mlx_indextts_models.gpt import UnifiedVoice, UnifiedVoiceArgs
 from mlx_indextts_models.sampling import (
     GenerationConfig,
     log_softmax,
@@ -38,7 +39,6 @@ from mlx_indextts_models.sampling import (
     process_logits,
     process_scores,
 )
-from parity.gpt_decoder import DecoderParts, decode
 from parity.harness import cached_arrays, seeded_module
 from parity.reference import reference_module
 
@@ -321,16 +321,20 @@ def greedy_reference(reference) -> dict[str, np.ndarray]:
     )
 
 
-def ours_for(reference: Reference, mel_head_bias: np.ndarray) -> DecoderParts:
-    state = reference.state()
+def ours_for(reference: Reference, mel_head_bias: np.ndarray) -> UnifiedVoice:
+    """Our tiny UnifiedVoice with the reference's weights (``mel_head.bias`` replaced)."""
+    state = {k: v for k, v in reference.state().items() if not k.startswith("inference_model.")}
     state["mel_head.bias"] = mel_head_bias
-    weights = sanitize_gpt2(state)
-    args = GPT2Args(n_embd=64, n_layer=2, n_head=4, n_positions=60 + 3 + 40 + 2)
-    parts = DecoderParts(
-        args, number_text_tokens=100, number_mel_codes=V, max_text_tokens=40, max_mel_tokens=60
-    )
-    parts.load_weights([(k, mx.array(v)) for k, v in weights.items()], strict=True)
-    return parts
+    model = UnifiedVoice(UnifiedVoiceArgs.from_config(TINY))
+    model.load_weights([(k, mx.array(v)) for k, v in sanitize(state).items()], strict=True)
+    return model
+
+
+def decode(model: UnifiedVoice, prefix: np.ndarray, settings: GenerationConfig, **kw) -> list:
+    """Our codes from the reference's prefix, ending with the stop code when it stopped
+    (as the reference's sequences do)."""
+    result = model.generate_from_prefix(mx.array(prefix), settings, **kw)
+    return result.codes + ([8193] if result.stopped else [])
 
 
 @pytest.mark.parametrize("rank", EOS_RANKS)
