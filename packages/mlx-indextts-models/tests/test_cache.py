@@ -96,3 +96,30 @@ def test_identity_selection_copies_nothing():
     assert cache.keys is keys
     cache.select(np.array([1, 1, 0]))
     np.testing.assert_array_equal(np.array(cache.keys)[:, 0, 0, 0], [1000, 1000, 0])
+
+
+def test_beam_slots_give_the_same_history_as_gathering():
+    """Random beam reorders: BeamSlots' rows (read in beam order) hold exactly what
+    gathering the cache with ``select`` after each step holds."""
+    from mlx_indextts_models.cache import BeamSlots
+
+    rng = np.random.default_rng(0)
+    beams = 3
+    moved, gathered = KVCache(step=4), KVCache(step=4)
+    first = mx.array(rng.standard_normal((1, 2, 5, 3)).astype(np.float32))
+    for cache in (moved, gathered):
+        cache.update_and_fetch(first, first + 1)
+        cache.select([0] * beams)
+    slots = BeamSlots(beams)
+    patterns = [[0, 1, 2], [0, 0, 1], [2, 2, 2], [1, 0, 2], [2, 0, 0], [1, 1, 0]]
+    for parents in patterns * 2:
+        slots.advance([moved], parents)
+        gathered.select(parents)
+        new = mx.array(rng.standard_normal((beams, 2, 1, 3)).astype(np.float32))
+        moved_k, moved_v = moved.update_and_fetch(slots.to_physical(new), slots.to_physical(new))
+        keys, values = gathered.update_and_fetch(new, new)
+        np.testing.assert_array_equal(np.array(slots.to_logical(moved_k)), np.array(keys))
+        np.testing.assert_array_equal(np.array(slots.to_logical(moved_v)), np.array(values))
+    assert sorted(slots.rows.tolist()) == [0, 1, 2]
+    with pytest.raises(ValueError, match="2 parents for 3 beams"):
+        slots.advance([moved], [0, 0])

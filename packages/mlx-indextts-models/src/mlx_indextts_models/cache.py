@@ -86,6 +86,16 @@ class KVCache:
         self.keys = mx.take(self.keys, index, axis=0)
         self.values = mx.take(self.values, index, axis=0)
 
+    def copy_rows(self, copies: Sequence[tuple[int, int]]) -> None:
+        """Overwrite row ``dst`` with row ``src``'s valid positions, for each ``(dst, src)``
+        (sources must not be destinations)."""
+        if self.keys is None:
+            return
+        end = self.offset
+        for dst, src in copies:
+            self.keys[dst : dst + 1, :, :end] = self.keys[src : src + 1, :, :end]
+            self.values[dst : dst + 1, :, :end] = self.values[src : src + 1, :, :end]
+
     @property
     def state(self) -> list[mx.array]:
         """The arrays held (for ``mx.eval``)."""
@@ -113,3 +123,55 @@ def select_rows(cache: Sequence[KVCache], rows: Sequence[int] | mx.array) -> Non
         rows = mx.array(np.asarray(rows, dtype=np.int32))
     for layer in cache:
         layer.select(rows)
+
+
+class BeamSlots:
+    """Beam reordering without moving the cache: which physical cache row holds each beam.
+
+    Beam search continues beam ``i`` from beam ``parents[i]`` after every step. Instead of
+    gathering every layer's keys and values into the new order (HF's ``reorder_cache``,
+    a copy of the whole cache per step), the rows stay where they are and :attr:`rows`
+    records the physical row of each (logical) beam; the step's inputs are fed in
+    physical order (:meth:`to_physical`) and its outputs read back in beam order
+    (:meth:`to_logical`). Only when two beams continue the same parent does one of them
+    need its own copy: that row's valid positions are copied into a row no beam uses any
+    more. With 3 beams this copies 0-2 rows of ``offset`` positions per step instead of
+    all rows of the whole capacity.
+    """
+
+    def __init__(self, beams: int) -> None:
+        if beams < 1:
+            raise ValueError("need at least one beam")
+        self.rows = np.arange(beams)
+
+    def advance(self, cache: Sequence[KVCache], parents: Sequence[int]) -> None:
+        """Beam ``i`` now continues beam ``parents[i]``; copy rows where beams split."""
+        sources = self.rows[np.asarray(parents, dtype=np.int64)]
+        if len(sources) != len(self.rows):
+            raise ValueError(f"{len(parents)} parents for {len(self.rows)} beams")
+        rows = np.full(len(sources), -1)
+        taken: set[int] = set()
+        for beam, source in enumerate(sources):
+            if int(source) not in taken:
+                rows[beam] = source
+                taken.add(int(source))
+        free = [r for r in range(len(sources)) if r not in taken]
+        copies = []
+        for beam in np.flatnonzero(rows < 0):
+            rows[beam] = free.pop()
+            copies.append((int(rows[beam]), int(sources[beam])))
+        for layer in cache:
+            layer.copy_rows(copies)
+        self.rows = rows
+
+    def to_physical(self, x: mx.array) -> mx.array:
+        """``(beams, ...)`` in beam order → in cache-row order."""
+        if _is_identity(self.rows.tolist(), len(self.rows)):
+            return x
+        return x[mx.array(np.argsort(self.rows).astype(np.int32))]
+
+    def to_logical(self, x: mx.array) -> mx.array:
+        """``(beams, ...)`` in cache-row order → in beam order."""
+        if _is_identity(self.rows.tolist(), len(self.rows)):
+            return x
+        return x[mx.array(self.rows.astype(np.int32))]

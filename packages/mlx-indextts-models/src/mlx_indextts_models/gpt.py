@@ -20,7 +20,8 @@ positions ``0..k``), and what training and the latent pass use. The reference's 
 path under transformers 4.x feeds code ``k`` at ``k + 1`` instead (an off-by-one of
 ``get_fixed_embedding(attention_mask.shape[1] - mel_len)``); ``position_shift=1``
 reproduces it. Tokens are chosen by :mod:`mlx_indextts_models.sampling` (HF's logits
-processing, sampling and beam search), beams batched through one KV cache.
+processing, sampling and beam search), beams batched through one KV cache whose rows
+stay in place as beams are reordered (:class:`~mlx_indextts_models.cache.BeamSlots`).
 
 **Latent pass** (:meth:`UnifiedVoice.latent`, ``UnifiedVoice.forward`` as ``infer_v2``
 calls it): one causal pass over ``[conds][start_text, text, stop_text][start_mel, codes,
@@ -42,7 +43,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from mlx_indextts_models.cache import select_rows
+from mlx_indextts_models.cache import BeamSlots, select_rows
 from mlx_indextts_models.gpt2 import GPT2Args, GPT2Model, linear_rows
 from mlx_indextts_models.gpt_conditioning import GPTConditioning, GPTConditioningArgs
 from mlx_indextts_models.sampling import GenerationConfig, Sampler, make_search, prompt_presence
@@ -255,6 +256,7 @@ class UnifiedVoice(GPTConditioning):
         if beams > 1:
             select_rows(cache, [0] * beams)
             logits = mx.repeat(logits, beams, axis=0)
+        slots = BeamSlots(beams)
         generated = 0
         while True:
             step = search.step(logits)
@@ -263,10 +265,10 @@ class UnifiedVoice(GPTConditioning):
                 progress(generated)
             if step.done:
                 break
-            select_rows(cache, step.parents)
+            slots.advance(cache, step.parents)
             tokens = mx.array(step.tokens.astype(np.int32))
-            x = self.mel_input(tokens, generated + position_shift)
-            logits = self.logits(self.gpt(x, cache)[:, 0])
+            x = slots.to_physical(self.mel_input(tokens, generated + position_shift))
+            logits = slots.to_logical(self.logits(self.gpt(x, cache)[:, 0]))
         codes = search.result()
         stopped = bool(codes) and codes[-1] == self.config.stop_mel_token
         return GeneratedCodes(codes[:-1] if stopped else codes, stopped)
