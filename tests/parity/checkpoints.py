@@ -150,3 +150,22 @@ def gpt_checkpoint(seed: int = 0) -> Path:
         del module
 
     return cached_file("gpt", "gpt.pth", build, config=_config_text(), seed=seed)
+
+
+def s2mel_module(seed: int = 0) -> Any:
+    """``MyModel(cfg.s2mel, use_gpt_latent=True)`` (CFM DiT, length regulator, gpt_layer),
+    seeded, as ``infer_v2._load_s2mel`` builds it."""
+    commons = reference_module("s2mel.modules.commons")
+    return seeded_module(lambda: commons.MyModel(real_config().s2mel, use_gpt_latent=True), seed)
+
+
+def s2mel_checkpoint(seed: int = 0) -> Path:
+    """``s2mel.pth``: ``{'net': {'cfm': sd, 'length_regulator': sd, 'gpt_layer': sd}}``, torch
+    zip container, as ``load_checkpoint2`` reads it (~415 MB; built once)."""
+
+    def build(path: Path) -> None:
+        module = s2mel_module(seed)
+        save_torch({"net": {name: m.state_dict() for name, m in module.models.items()}}, path)
+        del module
+
+    return cached_file("s2mel", "s2mel.pth", build, config=_config_text(), seed=seed)
