@@ -166,3 +166,12 @@ def test_gpt_layer_and_s_infer():
     np.testing.assert_allclose(np.array(out), expected + np.arange(6)[None, :, None], atol=1e-5)
     with pytest.raises(ValueError, match="do not match"):
         s_infer(Codec(), codes[:, :5], got)
+
+
+def test_generate_steps_yields_each_code_then_the_result(model, conds):
+    prefix = model.text_prefix(conds, [3, 4, 5, 6])
+    steps = list(model.generate_steps(prefix, GREEDY))
+    expected = model.generate(conds, [3, 4, 5, 6], GREEDY)
+    assert [s.count for s in steps] == list(range(1, GREEDY.max_new_tokens + 1))
+    assert [int(s.tokens[0]) for s in steps] == expected.codes
+    assert all(s.result is None for s in steps[:-1]) and steps[-1].result == expected

@@ -20,6 +20,7 @@ from mlx_indextts_models.emotion import (  # noqa: E402
     emotion_matrix_vector,
 )
 from mlx_indextts_models.gpt import (  # noqa: E402
+    DecodeStep,
     GeneratedCodes,
     GPTLayer,
     UnifiedVoice,
@@ -52,6 +53,7 @@ __all__ = [
     "CAMPPlusArgs",
     "ConformerArgs",
     "ConformerEncoder",
+    "DecodeStep",
     "GPT2Args",
     "GPT2Model",
     "GPTConditioning",

@@ -34,7 +34,7 @@ token and the codes but the last (state ``i`` predicted code ``i``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -128,6 +128,21 @@ class GeneratedCodes:
 
     codes: list[int]
     stopped: bool
+
+
+@dataclass(frozen=True)
+class DecodeStep:
+    """One step of :meth:`UnifiedVoice.generate_steps`.
+
+    Attributes:
+        count: codes generated so far (per beam), this step's included.
+        tokens: ``(beams,)`` the codes this step chose, in beam order.
+        result: the finished :class:`GeneratedCodes` on the last step, else None.
+    """
+
+    count: int
+    tokens: np.ndarray
+    result: GeneratedCodes | None
 
 
 class UnifiedVoice(GPTConditioning):
@@ -239,6 +254,25 @@ class UnifiedVoice(GPTConditioning):
         progress: Callable[[int], None] | None = None,
     ) -> GeneratedCodes:
         """:meth:`generate` from a ready ``(1, s, model_dim)`` :meth:`text_prefix`."""
+        for step in self.generate_steps(
+            prefix, config, sampler=sampler, position_shift=position_shift
+        ):
+            if progress is not None:
+                progress(step.count)
+        assert step.result is not None
+        return step.result
+
+    def generate_steps(
+        self,
+        prefix: mx.array,
+        config: GenerationConfig | None = None,
+        *,
+        sampler: Sampler | None = None,
+        position_shift: int = 0,
+    ) -> Iterator[DecodeStep]:
+        """The decoding loop as a generator: one :class:`DecodeStep` per chosen code
+        (per beam), the last one carrying the result. Arguments as :meth:`generate`, from
+        a ready :meth:`text_prefix`; stopping the iteration early abandons the search."""
         config = config or GenerationConfig()
         if config.eos_token_id != self.config.stop_mel_token:
             raise ValueError(f"eos_token_id must be the stop code {self.config.stop_mel_token}")
@@ -261,17 +295,17 @@ class UnifiedVoice(GPTConditioning):
         while True:
             step = search.step(logits)
             generated += 1
-            if progress is not None:
-                progress(generated)
             if step.done:
-                break
+                codes = search.result()
+                stopped = bool(codes) and codes[-1] == self.config.stop_mel_token
+                result = GeneratedCodes(codes[:-1] if stopped else codes, stopped)
+                yield DecodeStep(generated, step.tokens, result)
+                return
+            yield DecodeStep(generated, step.tokens, None)
             slots.advance(cache, step.parents)
             tokens = mx.array(step.tokens.astype(np.int32))
             x = slots.to_physical(self.mel_input(tokens, generated + position_shift))
             logits = slots.to_logical(self.logits(self.gpt(x, cache)[:, 0]))
-        codes = search.result()
-        stopped = bool(codes) and codes[-1] == self.config.stop_mel_token
-        return GeneratedCodes(codes[:-1] if stopped else codes, stopped)
 
     # -- latent pass --------------------------------------------------------------------
 
