@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from indextts_weights.config import WEIGHT_FILES
 from indextts_weights.load import (
     load_campplus,
     load_emotion_matrices,
@@ -18,18 +19,21 @@ from indextts_weights.load import (
 )
 from indextts_weights.npz import read_npz
 from parity.checkpoints import emotion_matrix_checkpoints, semantic_stats_checkpoint
+from parity.converted import CONVERTIBLE
 
 
-def test_convert_writes_every_encoder_file(converted):
+def test_convert_writes_every_file(converted):
     names = sorted(p.name for p in converted.glob("*.npz"))
-    assert names == [
+    assert names == sorted(WEIGHT_FILES[name] for name in CONVERTIBLE)
+    assert {
         "campplus.npz",
         "emotion_matrix.npz",
+        "gpt.npz",
         "semantic_codec.npz",
         "semantic_stats.npz",
         "speaker_matrix.npz",
         "w2vbert.npz",
-    ]
+    } <= set(names)
 
 
 def test_w2vbert_keeps_exactly_17_layers_and_drops_unused_keys(converted):
