@@ -169,3 +169,58 @@ def s2mel_checkpoint(seed: int = 0) -> Path:
         del module
 
     return cached_file("s2mel", "s2mel.pth", build, config=_config_text(), seed=seed)
+
+
+BIGVGAN_CONFIG_PATH = Path(__file__).resolve().parent / "data" / "bigvgan_v2_22khz_80band_256x.json"
+
+
+def bigvgan_config() -> Any:
+    """``config.json`` of ``nvidia/bigvgan_v2_22khz_80band_256x`` as the reference reads it
+    (``load_hparams_from_json``: an ``AttrDict``)."""
+    import json
+
+    env = reference_module("s2mel.modules.bigvgan.env")
+    return env.AttrDict(json.loads(BIGVGAN_CONFIG_PATH.read_text()))
+
+
+def bigvgan_module(seed: int = 0) -> Any:
+    """``BigVGAN(h)`` at the official config, seeded, WITH weight norm (as saved).
+
+    The log-scale SnakeBeta ``alpha``/``beta`` (initialised to zeros) get small seeded
+    values (0.1·N(0, 1): periods and magnitudes within ~±30 % of 1) by the harness's
+    perturbation of constant parameters.
+    """
+    bigvgan = reference_module("s2mel.modules.bigvgan.bigvgan")
+    return seeded_module(lambda: bigvgan.BigVGAN(bigvgan_config(), use_cuda_kernel=False), seed)
+
+
+def bigvgan_checkpoint(seed: int = 0) -> Path:
+    """``bigvgan_generator.pt``: ``{'generator': state_dict}`` with weight norm
+    (``*.weight_g``/``*.weight_v``, 783 keys, ~450 MB), torch zip container."""
+
+    def build(path: Path) -> None:
+        module = bigvgan_module(seed)
+        save_torch({"generator": module.state_dict()}, path)
+        del module
+
+    return cached_file(
+        "bigvgan",
+        "bigvgan_generator.pt",
+        build,
+        config=BIGVGAN_CONFIG_PATH.read_text(),
+        seed=seed,
+    )
+
+
+def bigvgan_reference(seed: int = 0) -> Any:
+    """The reference vocoder as ``infer_v2`` loads it: built at the config, the checkpoint's
+    ``'generator'`` loaded, ``remove_weight_norm()``, eval mode."""
+    import torch
+
+    bigvgan = reference_module("s2mel.modules.bigvgan.bigvgan")
+    torch.manual_seed(seed)
+    model = bigvgan.BigVGAN(bigvgan_config(), use_cuda_kernel=False)
+    state = torch.load(bigvgan_checkpoint(seed), map_location="cpu", weights_only=True)
+    model.load_state_dict(state["generator"])
+    model.remove_weight_norm()
+    return model.eval()

@@ -31,6 +31,7 @@ SOURCE_LAYOUT = {
     "speaker_matrix": "feat1.pt",
     "emotion_matrix": "feat2.pt",
     "gpt": "gpt.pth",
+    "bigvgan": "bigvgan_generator.pt",
 }
 
 CONVERTIBLE = tuple(SOURCE_LAYOUT)

@@ -12,6 +12,7 @@ from indextts_weights.config import ENV_BPE_MODEL, ENV_WEIGHTS_DIR, WEIGHT_FILES
 from indextts_weights.convert import CONVERTERS, convert
 from indextts_weights.errors import UnsafeCheckpointError, WeightsError
 from indextts_weights.load import (
+    load_bigvgan,
     load_campplus,
     load_emotion_matrices,
     load_gpt,
@@ -33,6 +34,7 @@ __all__ = [
     "WeightsError",
     "blas_status",
     "convert",
+    "load_bigvgan",
     "load_campplus",
     "load_emotion_matrices",
     "load_gpt",

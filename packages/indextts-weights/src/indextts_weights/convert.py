@@ -151,6 +151,13 @@ CONVERTERS: dict[str, Converter] = {
             origin="IndexTeam/IndexTTS-2: gpt.pth",
         ),
         Converter(
+            "bigvgan",
+            ("bigvgan_generator.pt", "**/bigvgan_generator.pt"),
+            _mapping("bigvgan"),
+            unwrap=("generator",),  # BigVGAN._from_pretrained loads checkpoint["generator"]
+            origin="nvidia/bigvgan_v2_22khz_80band_256x: bigvgan_generator.pt",
+        ),
+        Converter(
             "semantic_stats",
             ("wav2vec2bert_stats.pt", "**/wav2vec2bert_stats.pt"),
             _stats,

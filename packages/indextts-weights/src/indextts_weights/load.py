@@ -11,12 +11,23 @@ import numpy as np
 from indextts_weights.errors import WeightsError
 from indextts_weights.loading import load_module
 from indextts_weights.npz import check_state, read_npz
+from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
 from mlx_indextts_models.gpt import UnifiedVoice, UnifiedVoiceArgs
 from mlx_indextts_models.semantic_codec import RepCodec, SemanticCodecArgs
 from mlx_indextts_models.w2vbert import W2VBertArgs, W2VBertModel
 
 EMO_NUM = (3, 17, 2, 8, 4, 5, 10, 24)  # rows per emotion in feat1/feat2, 73 in all
+
+
+def load_bigvgan(path: str | Path, args: BigVGANArgs | None = None) -> BigVGAN:
+    """``bigvgan.npz`` → :class:`BigVGAN` (mel (B, T, 80) → 22.05 kHz waveform (B, 256·T)).
+
+    Args:
+        path: the file ``indextts-weights convert`` wrote from ``bigvgan_generator.pt``.
+        args: the vocoder's configuration; default ``nvidia/bigvgan_v2_22khz_80band_256x``'s.
+    """
+    return load_module(BigVGAN(args or BigVGANArgs()), path, model="bigvgan")
 
 
 def load_campplus(path: str | Path) -> CAMPPlus:

@@ -4,13 +4,15 @@ Importing this package first runs the fast-BLAS bootstrap of ``mlx_audio_feature
 that MLX uses an optimized BLAS on Linux CPU. Ported so far: the speaker/semantic
 encoders (W2V-BERT, the MaskGCT semantic codec, CAMPPlus) and the GPT (``UnifiedVoice``:
 conformer/perceiver conditioning, emotion vectors, GPT-2 with a KV cache, HF-exact
-sampling and beam search, the latent pass, ``gpt_layer``); S2Mel and BigVGAN follow.
+sampling and beam search, the latent pass, ``gpt_layer``), the BigVGAN v2 vocoder and
+S2Mel's length regulator; S2Mel's DiT and flow matching follow.
 """
 
 from mlx_audio_features.fast_blas import blas_status, ensure_fast_blas
 
 ensure_fast_blas()
 
+from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs  # noqa: E402
 from mlx_indextts_models.cache import KVCache  # noqa: E402
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs  # noqa: E402
 from mlx_indextts_models.conformer import ConformerArgs, ConformerEncoder  # noqa: E402
@@ -49,6 +51,8 @@ __all__ = [
     "EMOTIONS",
     "REFERENCE_LENGTH",
     "SEMANTIC_LAYER",
+    "BigVGAN",
+    "BigVGANArgs",
     "CAMPPlus",
     "CAMPPlusArgs",
     "ConformerArgs",

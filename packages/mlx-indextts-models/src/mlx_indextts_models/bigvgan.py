@@ -1,0 +1,380 @@
+"""BigVGAN v2 vocoder (``nvidia/bigvgan_v2_22khz_80band_256x``): mel → 22.05 kHz waveform.
+
+Mirrors ``indextts/s2mel/modules/bigvgan/bigvgan.py`` (``BigVGAN``, ``AMPBlock1``),
+``activations.py`` (``SnakeBeta``) and ``alias_free_activation/torch/{act,resample,filter}.py``
+(``Activation1d``, ``UpSample1d``, ``DownSample1d``, ``LowPassFilter1d``) after
+``remove_weight_norm()``, as IndexTTS-2 runs it: conv_pre (k=7) → 6 × (ConvTranspose1d
+upsampling, mean of 3 AMP blocks) → anti-aliased SnakeBeta → conv_post (k=7, no bias) →
+clamp to [-1, 1] (``use_tanh_at_final=false``).
+
+Every activation is anti-aliased: 2× upsampling with a 12-tap kaiser-sinc filter, SnakeBeta,
+then low-pass filtering and 2× decimation with the same kind of filter. The filters are
+buffers of the official checkpoint (``...upsample.filter``, ``...downsample.lowpass.filter``,
+``(1, 1, 12)``) and are loaded from it. Both resamplers run as polyphase sums of shifted
+products (no grouped convolutions), fused with the activation by ``mx.compile``.
+
+Tensors are channels-last: ``(B, T, C)`` where the reference uses ``(B, C, T)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import mlx.core as mx
+import mlx.nn as nn
+
+SNAKE_EPS = 1e-9  # SnakeBeta's no_div_by_zero
+
+
+@dataclass
+class BigVGANArgs:
+    """``config.json`` of ``nvidia/bigvgan_v2_22khz_80band_256x`` (generator fields only)."""
+
+    num_mels: int = 80
+    upsample_rates: tuple[int, ...] = (4, 4, 2, 2, 2, 2)
+    upsample_kernel_sizes: tuple[int, ...] = (8, 8, 4, 4, 4, 4)
+    upsample_initial_channel: int = 1536
+    resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
+    resblock_dilation_sizes: tuple[tuple[int, ...], ...] = field(
+        default_factory=lambda: ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+    )
+    resblock: str = "1"
+    activation: str = "snakebeta"
+    snake_logscale: bool = True
+    use_tanh_at_final: bool = False
+    use_bias_at_final: bool = False
+    sampling_rate: int = 22050
+    hop_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.resblock != "1":
+            raise ValueError(f"only AMPBlock1 (resblock '1') is ported, got {self.resblock!r}")
+        if self.activation != "snakebeta":
+            raise ValueError(f"only the snakebeta activation is ported, got {self.activation!r}")
+
+    @property
+    def upsample_factor(self) -> int:
+        """Waveform samples per mel frame (256)."""
+        factor = 1
+        for rate in self.upsample_rates:
+            factor *= rate
+        return factor
+
+
+def _replicate_pad(x: mx.array, left: int, right: int) -> mx.array:
+    """``F.pad(mode="replicate")`` along time of ``x`` (B, T, C)."""
+    parts = []
+    if left:
+        parts.append(mx.repeat(x[:, :1], left, axis=1))
+    parts.append(x)
+    if right:
+        parts.append(mx.repeat(x[:, -1:], right, axis=1))
+    return mx.concatenate(parts, axis=1) if len(parts) > 1 else x
+
+
+def _upsample_taps(ratio: int, kernel_size: int) -> tuple[int, list[list[tuple[int, int]]]]:
+    """``UpSample1d``'s replicate pad and, per output phase, its (filter tap, input offset)
+    pairs: ``y[r·m + p] = r · Σ f[k] · x_padded[m + offset]``."""
+    pad = kernel_size // ratio - 1
+    pad_left = pad * ratio + (kernel_size - ratio) // 2
+    phases = []
+    for p in range(ratio):
+        taps = [
+            (k, (p + pad_left - k) // ratio)
+            for k in range(kernel_size)
+            if (p + pad_left - k) % ratio == 0
+        ]
+        phases.append(taps)
+    return pad, phases
+
+
+def upsample(x: mx.array, filt: mx.array, ratio: int = 2) -> mx.array:
+    """``UpSample1d(ratio, kernel_size)``: (B, T, C) → (B, ratio·T, C).
+
+    ``filt``: (1, 1, K) kaiser-sinc filter (the module's ``filter`` buffer). Replicate
+    padding, depthwise transposed conv with stride ``ratio``, crop, × ratio, computed per
+    output phase as a sum of shifted products.
+    """
+    b, t, c = x.shape
+    pad, phases = _upsample_taps(ratio, filt.shape[-1])
+    xp = _replicate_pad(x, pad, pad)
+    f = filt.reshape(-1) * ratio
+    outs = []
+    for taps in phases:
+        y = None
+        for k, off in taps:
+            term = xp[:, off : off + t] * f[k]
+            y = term if y is None else y + term
+        outs.append(y)
+    return mx.stack(outs, axis=2).reshape(b, t * ratio, c)
+
+
+def downsample(x: mx.array, filt: mx.array, ratio: int = 2) -> mx.array:
+    """``DownSample1d(ratio, kernel_size)`` (``LowPassFilter1d`` with stride ``ratio``):
+    (B, N, C) → (B, ⌊(N + K − 1 − K)/ratio⌋ + 1, C) = (B, N/ratio, C) for N divisible.
+
+    Replicate pad (K/2 − 1 left, K/2 right for even K), depthwise filter, keep every
+    ``ratio``-th output, computed on the ``ratio`` phases of the padded input.
+    """
+    b, n, c = x.shape
+    k_size = filt.shape[-1]
+    even = k_size % 2 == 0
+    left, right = k_size // 2 - int(even), k_size // 2
+    xp = _replicate_pad(x, left, right)
+    total = n + left + right
+    t_out = (total - k_size) // ratio + 1
+    extra = (-total) % ratio
+    if extra:
+        xp = mx.pad(xp, [(0, 0), (0, extra), (0, 0)])
+    poly = xp.reshape(b, -1, ratio, c)  # poly[:, i, p] = xp[ratio·i + p]
+    f = filt.reshape(-1)
+    y = None
+    for k in range(k_size):
+        off, p = divmod(k, ratio)
+        term = poly[:, off : off + t_out, p] * f[k]
+        y = term if y is None else y + term
+    return y
+
+
+# π split in three (the first two with few mantissa bits, so n·part is exact for |n| < 2^15):
+# Cody-Waite range reduction of float32 arguments.
+_PI_A = 3.140625
+_PI_B = 0.0009670257568359375
+_PI_C = 6.2783295059204e-07
+# Taylor coefficients of sin(r)/r in r², |r| ≤ π/2: truncation error < 1e-9.
+_SIN_COEFFS = tuple((-1) ** i / math.factorial(2 * i + 1) for i in range(7, 0, -1))
+
+
+def sin_squared(z: mx.array) -> mx.array:
+    """``sin(z)²`` as a polynomial (|error| < 1e-6 for |z| < 1e4, like ``mx.sin``): sin² has
+    period π, so ``z`` is reduced to ``r = z − nπ`` in [−π/2, π/2]. Only elementwise ops,
+    which ``mx.compile`` fuses; MLX's CPU ``sin`` is scalar libm code (~10× slower)."""
+    n = mx.round(z * (1.0 / math.pi))
+    r = ((z - n * _PI_A) - n * _PI_B) - n * _PI_C
+    r2 = r * r
+    p = mx.full(r.shape, _SIN_COEFFS[0], dtype=r.dtype)
+    for c in _SIN_COEFFS[1:]:
+        p = p * r2 + c
+    p = p * r2 + 1.0
+    s = r * p
+    return s * s
+
+
+def snake_beta(x: mx.array, alpha: mx.array, beta: mx.array) -> mx.array:
+    """SnakeBeta with log-scale parameters: ``x + 1/(e^β + 1e-9) · sin²(x · e^α)``.
+
+    ``x``: (B, T, C); ``alpha``, ``beta``: (C,).
+    """
+    a = mx.exp(alpha)
+    inv_b = 1.0 / (mx.exp(beta) + SNAKE_EPS)
+    return x + inv_b * sin_squared(x * a)
+
+
+@mx.compile
+def _anti_aliased_snake_beta(
+    x: mx.array, up_filter: mx.array, down_filter: mx.array, alpha: mx.array, beta: mx.array
+) -> mx.array:
+    """``downsample(snake_beta(upsample(x)))`` for ratio 2 and 12-tap filters, without
+    interleaving the upsampled signal: SnakeBeta runs on its even and odd phases ``e``, ``o``
+    and the decimating filter reads them directly (the replicate padding of the upsampled
+    signal becomes ``e[0]`` on the left and ``o[-1]`` on the right)."""
+    t = x.shape[1]
+    _, phases = _upsample_taps(2, 12)
+    xp = _replicate_pad(x, 5, 5)
+    f = up_filter.reshape(-1) * 2
+    e, o = (
+        snake_beta(sum(xp[:, off : off + t] * f[k] for k, off in taps), alpha, beta)
+        for taps in phases
+    )
+    first, last = e[:, :1], o[:, -1:]
+    p0 = mx.concatenate([mx.repeat(first, 3, axis=1), o, mx.repeat(last, 2, axis=1)], axis=1)
+    p1 = mx.concatenate([mx.repeat(first, 2, axis=1), e, mx.repeat(last, 3, axis=1)], axis=1)
+    g = down_filter.reshape(-1)
+    return sum((p1 if k % 2 else p0)[:, k // 2 : k // 2 + t] * g[k] for k in range(12))
+
+
+class SnakeBeta(nn.Module):
+    """``activations.SnakeBeta(channels, alpha_logscale=True)``: parameters ``alpha``, ``beta``."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.alpha = mx.zeros((channels,))
+        self.beta = mx.zeros((channels,))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """``x``: (B, T, C) → (B, T, C)."""
+        return snake_beta(x, self.alpha, self.beta)
+
+
+class UpSample1d(nn.Module):
+    """2× kaiser-sinc upsampler; ``filter`` (1, 1, 12) comes from the checkpoint."""
+
+    def __init__(self, kernel_size: int = 12):
+        super().__init__()
+        self.filter = mx.zeros((1, 1, kernel_size))
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """``x``: (B, T, C) → (B, 2T, C)."""
+        return upsample(x, self.filter)
+
+
+class LowPassFilter1d(nn.Module):
+    """Kaiser-sinc low-pass filter; ``filter`` (1, 1, 12) comes from the checkpoint."""
+
+    def __init__(self, kernel_size: int = 12):
+        super().__init__()
+        self.filter = mx.zeros((1, 1, kernel_size))
+
+
+class DownSample1d(nn.Module):
+    """2× low-pass decimator (``lowpass.filter`` from the checkpoint)."""
+
+    def __init__(self, kernel_size: int = 12):
+        super().__init__()
+        self.lowpass = LowPassFilter1d(kernel_size)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """``x``: (B, 2T, C) → (B, T, C)."""
+        return downsample(x, self.lowpass.filter)
+
+
+class Activation1d(nn.Module):
+    """Anti-aliased SnakeBeta: upsample 2× → SnakeBeta → low-pass and decimate 2×."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.act = SnakeBeta(channels)
+        self.upsample = UpSample1d()
+        self.downsample = DownSample1d()
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """``x``: (B, T, C) → (B, T, C)."""
+        if self.upsample.filter.shape[-1] != 12 or self.downsample.lowpass.filter.shape[-1] != 12:
+            return self.downsample(self.act(self.upsample(x)))
+        return _anti_aliased_snake_beta(
+            x,
+            self.upsample.filter,
+            self.downsample.lowpass.filter,
+            self.act.alpha,
+            self.act.beta,
+        )
+
+
+def _padding(kernel_size: int, dilation: int) -> int:
+    return (kernel_size * dilation - dilation) // 2
+
+
+class Conv1d(nn.Conv1d):
+    """``nn.Conv1d`` (stride 1, "same" padding) whose dilated case runs as one matmul over
+    the gathered taps (MLX's CPU dilated conv is ~40× slower than this)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, **kwargs):
+        super().__init__(in_channels, out_channels, kernel_size, **kwargs)
+        self.kernel_size = kernel_size
+        self.dil = kwargs.get("dilation", 1)
+        self.pad = kwargs.get("padding", 0)
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """``x``: (B, T, in) → (B, T + 2·pad − dil·(k − 1), out)."""
+        if self.dil == 1:
+            return super().__call__(x)
+        t = x.shape[1]
+        xp = mx.pad(x, [(0, 0), (self.pad, self.pad), (0, 0)])
+        t_out = t + 2 * self.pad - self.dil * (self.kernel_size - 1)
+        cols = mx.concatenate(
+            [xp[:, j * self.dil : j * self.dil + t_out] for j in range(self.kernel_size)], axis=-1
+        )
+        w = self.weight.reshape(self.weight.shape[0], -1)
+        y = cols @ w.T
+        return y + self.bias if "bias" in self else y
+
+
+class ConvTranspose1d(nn.ConvTranspose1d):
+    """``nn.ConvTranspose1d`` with kernel = 2·stride and padding = stride/2 (BigVGAN's
+    upsamplers) as one matmul plus an overlap-add of two halves (MLX's CPU transposed conv
+    is slow); other shapes fall back to ``nn.ConvTranspose1d``."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int
+    ):
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding)
+        self.kernel_size, self.up, self.pad = kernel_size, stride, padding
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """``x``: (B, T, in) → (B, stride·T, out)."""
+        u, k, p = self.up, self.kernel_size, self.pad
+        if k != 2 * u or 2 * p != k - u:
+            return super().__call__(x)
+        b, t, _ = x.shape
+        out = self.weight.shape[0]
+        w = self.weight.transpose(1, 0, 2).reshape(k * out, -1)  # (k·out, in)
+        z = (x @ w.T).reshape(b, t, k, out)
+        zero = mx.zeros((b, 1, u, out), dtype=z.dtype)
+        first = mx.concatenate([z[:, :, :u], zero], axis=1)  # taps 0..u-1 land in block j
+        second = mx.concatenate([zero, z[:, :, u:]], axis=1)  # taps u..2u-1 land in block j+1
+        full = (first + second).reshape(b, (t + 1) * u, out)
+        return full[:, p : p + u * t] + self.bias
+
+
+class AMPBlock1(nn.Module):
+    """Per dilation d: x += conv2(act(conv1_d(act(x)))) (conv2 has dilation 1)."""
+
+    def __init__(self, channels: int, kernel_size: int, dilation: tuple[int, ...]):
+        super().__init__()
+        self.convs1 = [
+            Conv1d(channels, channels, kernel_size, dilation=d, padding=_padding(kernel_size, d))
+            for d in dilation
+        ]
+        self.convs2 = [
+            nn.Conv1d(channels, channels, kernel_size, padding=_padding(kernel_size, 1))
+            for _ in dilation
+        ]
+        self.activations = [Activation1d(channels) for _ in range(2 * len(dilation))]
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """``x``: (B, T, C) → (B, T, C)."""
+        acts1, acts2 = self.activations[::2], self.activations[1::2]
+        for c1, c2, a1, a2 in zip(self.convs1, self.convs2, acts1, acts2, strict=True):
+            x = x + c2(a2(c1(a1(x))))
+        return x
+
+
+class BigVGAN(nn.Module):
+    """BigVGAN v2 generator (weight norm folded): mel (B, T, num_mels) → wave (B, T·256)."""
+
+    def __init__(self, args: BigVGANArgs | None = None):
+        super().__init__()
+        self.args = args = args or BigVGANArgs()
+        self.num_kernels = len(args.resblock_kernel_sizes)
+        ch = args.upsample_initial_channel
+        self.conv_pre = nn.Conv1d(args.num_mels, ch, 7, padding=3)
+        self.ups = [
+            [ConvTranspose1d(ch // 2**i, ch // 2 ** (i + 1), k, u, padding=(k - u) // 2)]
+            for i, (u, k) in enumerate(
+                zip(args.upsample_rates, args.upsample_kernel_sizes, strict=True)
+            )
+        ]
+        self.resblocks = [
+            AMPBlock1(ch // 2 ** (i + 1), k, tuple(d))
+            for i in range(len(self.ups))
+            for k, d in zip(args.resblock_kernel_sizes, args.resblock_dilation_sizes, strict=True)
+        ]
+        out_ch = ch // 2 ** len(self.ups)
+        self.activation_post = Activation1d(out_ch)
+        self.conv_post = nn.Conv1d(out_ch, 1, 7, padding=3, bias=args.use_bias_at_final)
+
+    def __call__(self, mel: mx.array) -> mx.array:
+        """``mel``: (B, T, num_mels) log-mel (channels-last) → waveform (B, T·256) in [-1, 1]."""
+        x = self.conv_pre(mel)
+        for i, up in enumerate(self.ups):
+            for layer in up:
+                x = layer(x)
+            blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
+            xs = blocks[0](x)
+            for block in blocks[1:]:
+                xs = xs + block(x)
+            x = xs / self.num_kernels
+        x = self.conv_post(self.activation_post(x))
+        x = mx.tanh(x) if self.args.use_tanh_at_final else mx.clip(x, -1.0, 1.0)
+        return x[..., 0]
