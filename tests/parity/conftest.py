@@ -35,6 +35,15 @@ def unified_voice(converted):
     return load_gpt(converted / "gpt.npz")
 
 
+@pytest.fixture(scope="session")
+def s2mel_models(converted):
+    """Our ``S2Mel`` (``cfm``, ``length_regulator``, ``gpt_layer``) loaded by ``load_s2mel``
+    from the converted seeded ``s2mel.pth``."""
+    from indextts_weights import load_s2mel
+
+    return load_s2mel(converted / "s2mel_pytorch.npz")
+
+
 @pytest.fixture
 def record():
     """Collect a stage result for the table printed at the end of the session."""

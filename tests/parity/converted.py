@@ -32,6 +32,7 @@ SOURCE_LAYOUT = {
     "emotion_matrix": "feat2.pt",
     "gpt": "gpt.pth",
     "bigvgan": "bigvgan_generator.pt",
+    "s2mel": "s2mel.pth",
 }
 
 CONVERTIBLE = tuple(SOURCE_LAYOUT)

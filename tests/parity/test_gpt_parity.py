@@ -2,10 +2,9 @@
 
 Checkpoints: the seeded real-config ``gpt.pth`` (871M parameters) converted by the user's
 command (``indextts-weights convert``) and loaded by ``load_gpt`` (the session's
-``unified_voice``); ``gpt_layer`` from the
-seeded ``s2mel.pth`` read torch-free (``read_checkpoint`` → ``net.gpt_layer`` →
-``sanitize_gpt_layer``); the semantic codec and the emotion/speaker matrices converted
-likewise. The reference outputs (:mod:`parity.gpt_reference`: ``infer_v2``'s calls of
+``unified_voice``); ``gpt_layer`` from the ``s2mel_pytorch.npz`` the CLI made of the
+seeded ``s2mel.pth`` (``load_s2mel``); the semantic codec and the emotion/speaker matrices
+converted likewise. The reference outputs (:mod:`parity.gpt_reference`: ``infer_v2``'s calls of
 ``merge_emovec``, the emotion-matrix blend, ``inference_speech``, the latent pass,
 ``gpt_layer`` and ``S_infer``) are computed once and cached; the reference GPT is freed
 before ours is used.
@@ -36,13 +35,10 @@ import numpy as np
 import pytest
 
 from indextts_weights import load_emotion_matrices, load_semantic_codec
-from indextts_weights.mapping.gpt_layer import sanitize_gpt_layer
-from indextts_weights.readers import extract_state_dict, read_checkpoint
 from mlx_indextts_models.emotion import blend_emotion_vector, emotion_matrix_vector
 from mlx_indextts_models.gpt import GPTLayer, s_infer
 from mlx_indextts_models.sampling import GenerationConfig
 from parity import gpt_reference as ref
-from parity.checkpoints import s2mel_checkpoint
 from parity.converted import converted_weights
 from parity.harness import assert_close, compare
 
@@ -96,16 +92,9 @@ def emotion_groups():
 
 
 @pytest.fixture(scope="module")
-def gpt_layer() -> GPTLayer:
-    """``net.gpt_layer`` of the seeded ``s2mel.pth``, read torch-free, loaded strictly."""
-    state = extract_state_dict(
-        read_checkpoint(s2mel_checkpoint(0)), ("net", "gpt_layer"), source="s2mel.pth"
-    )
-    layer = GPTLayer()
-    layer.load_weights(
-        [(k, mx.array(v)) for k, v in sanitize_gpt_layer(state).items()], strict=True
-    )
-    return layer
+def gpt_layer(s2mel_models) -> GPTLayer:
+    """``gpt_layer`` of our ``S2Mel``, loaded from the CLI-converted ``s2mel_pytorch.npz``."""
+    return s2mel_models.gpt_layer
 
 
 @pytest.fixture(scope="module")

@@ -149,8 +149,9 @@ def reference(checkpoint) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def ours(state) -> InterpolateRegulator:
-    return load(state)
+def ours(s2mel_models) -> InterpolateRegulator:
+    """``length_regulator`` of our ``S2Mel``, loaded from the CLI-converted file."""
+    return s2mel_models.length_regulator
 
 
 def run(model: InterpolateRegulator, name: str) -> np.ndarray:

@@ -94,6 +94,15 @@ def _mapping(module: str) -> Callable[[Any], dict[str, np.ndarray]]:
     return convert
 
 
+def _s2mel(obj: Any) -> dict[str, np.ndarray]:
+    """``s2mel.pth``'s ``net`` (sub-model → state dict) → ``s2mel_pytorch.npz`` arrays."""
+    from indextts_weights.mapping.s2mel import sanitize
+
+    if not isinstance(obj, dict) or not all(isinstance(v, dict) for v in obj.values()):
+        raise WeightsError("expected {'net': {'cfm': ..., 'length_regulator': ..., ...}}")
+    return sanitize(obj)
+
+
 @dataclass(frozen=True)
 class Converter:
     """How one output file is made.
@@ -156,6 +165,13 @@ CONVERTERS: dict[str, Converter] = {
             _mapping("bigvgan"),
             unwrap=("generator",),  # BigVGAN._from_pretrained loads checkpoint["generator"]
             origin="nvidia/bigvgan_v2_22khz_80band_256x: bigvgan_generator.pt",
+        ),
+        Converter(
+            "s2mel",
+            ("s2mel.pth", "**/s2mel.pth"),
+            _s2mel,
+            unwrap=("net",),  # s2mel/modules/commons.py: load_checkpoint2 reads state['net']
+            origin="IndexTeam/IndexTTS-2: s2mel.pth",
         ),
         Converter(
             "semantic_stats",

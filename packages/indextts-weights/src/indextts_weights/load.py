@@ -14,6 +14,7 @@ from indextts_weights.npz import check_state, read_npz
 from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
 from mlx_indextts_models.gpt import UnifiedVoice, UnifiedVoiceArgs
+from mlx_indextts_models.s2mel.model import S2Mel
 from mlx_indextts_models.semantic_codec import RepCodec, SemanticCodecArgs
 from mlx_indextts_models.w2vbert import W2VBertArgs, W2VBertModel
 
@@ -33,6 +34,12 @@ def load_bigvgan(path: str | Path, args: BigVGANArgs | None = None) -> BigVGAN:
 def load_campplus(path: str | Path) -> CAMPPlus:
     """``campplus.npz`` → :class:`CAMPPlus` (80-bin fbank → 192-d style), eval mode."""
     return load_module(CAMPPlus(CAMPPlusArgs()), path, model="campplus")
+
+
+def load_s2mel(path: str | Path) -> S2Mel:
+    """``s2mel_pytorch.npz`` → :class:`S2Mel` (``cfm``: DiT + WaveNet + Euler sampler,
+    ``length_regulator``, ``gpt_layer``) at IndexTTS-2's configuration."""
+    return load_module(S2Mel(), path, model="s2mel")
 
 
 def load_semantic_codec(path: str | Path) -> RepCodec:

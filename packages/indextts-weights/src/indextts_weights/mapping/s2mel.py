@@ -1,0 +1,69 @@
+"""``s2mel.pth`` → ``s2mel_pytorch.npz``: the three S2Mel sub-models under their names.
+
+The official file holds ``{'net': {'cfm': sd, 'length_regulator': sd, 'gpt_layer': sd},
+...}`` (``load_checkpoint2`` reads ``net`` and strips DDP's ``module.`` prefixes; other
+top-level entries such as optimizer state are not used). Each sub-model has its own
+mapping (:func:`~indextts_weights.mapping.s2mel_cfm.sanitize_cfm`,
+:func:`~indextts_weights.mapping.s2mel_regulator.sanitize_regulator`,
+:func:`~indextts_weights.mapping.gpt_layer.sanitize_gpt_layer`); their outputs are kept
+under ``cfm.``, ``length_regulator.`` and ``gpt_layer.``, the attribute names of the MLX
+``S2Mel`` container. A sub-model that is missing or unknown is an error, and so is every
+problem any sub-mapping finds (all named in one message).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from indextts_weights.errors import WeightsError
+from indextts_weights.mapping.gpt_layer import sanitize_gpt_layer
+from indextts_weights.mapping.s2mel_cfm import sanitize_cfm
+from indextts_weights.mapping.s2mel_regulator import sanitize_regulator
+
+#: ``net`` entry → its mapping, in the order they are converted.
+SUBMODELS: dict[str, Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]] = {
+    "cfm": sanitize_cfm,
+    "length_regulator": sanitize_regulator,
+    "gpt_layer": sanitize_gpt_layer,
+}
+
+
+def strip_module_prefix(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Drop DDP's ``module.`` prefix from the keys, as ``load_checkpoint2`` does."""
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def sanitize(net: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``s2mel.pth``'s ``net`` (sub-model name → state dict, numpy) → our parameters.
+
+    Returns:
+        ``cfm.…``, ``length_regulator.…`` and ``gpt_layer.…`` arrays.
+
+    Raises:
+        WeightsError: ``net`` is not a mapping of state dicts; a sub-model is missing or
+            unknown; or any sub-mapping's errors (each prefixed with its sub-model).
+    """
+    if not isinstance(net, Mapping) or not all(isinstance(v, Mapping) for v in net.values()):
+        raise WeightsError("s2mel.pth: 'net' must map sub-model names to state dicts")
+    unknown = sorted(set(net) - set(SUBMODELS))
+    missing = [name for name in SUBMODELS if name not in net]
+    problems = []
+    if unknown:
+        problems.append(f"unknown sub-models {unknown}")
+    if missing:
+        problems.append(f"missing sub-models {missing}")
+    out: dict[str, np.ndarray] = {}
+    for name, mapping in SUBMODELS.items():
+        if name not in net:
+            continue
+        try:
+            mapped = mapping(strip_module_prefix(net[name]))
+        except WeightsError as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        out.update({f"{name}.{key}": value for key, value in mapped.items()})
+    if problems:
+        raise WeightsError("s2mel.pth: " + "; ".join(problems))
+    return out
