@@ -37,8 +37,9 @@ from indextts_weights.readers import extract_state_dict, read_checkpoint
 from mlx_indextts_models.s2mel.cfm import CFM
 from mlx_indextts_models.s2mel.dit import DiTArgs
 from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
-from parity.checkpoints import real_config, s2mel_checkpoint, s2mel_module
+from parity.checkpoints import real_config, s2mel_checkpoint
 from parity.harness import assert_close, cached_arrays, compare
+from parity.s2mel_stages import reference_cfm
 
 VELOCITY_TOL = 2e-5  # measured ≤ 2.5e-6 (velocities reach ~1.5)
 CFM_TOL = 2e-5  # measured 1.2e-6 after 25 steps with the same noise
@@ -86,16 +87,6 @@ def cfm_inputs(name: str) -> dict[str, np.ndarray]:
         "style": rng.standard_normal((1, 192)).astype(np.float32),
         "noise": rng.standard_normal((1, 80, frames)).astype(np.float32),
     }
-
-
-def reference_cfm(checkpoint: Path):
-    """``MyModel``'s ``cfm`` with ``net.cfm`` loaded strictly, caches set as ``infer_v2``."""
-    model = s2mel_module(0)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["net"]
-    cfm = model.models["cfm"]
-    cfm.load_state_dict(state["cfm"], strict=True)
-    cfm.estimator.setup_caches(max_batch_size=1, max_seq_length=8192)
-    return cfm.eval()
 
 
 def reference_outputs(checkpoint: Path) -> dict[str, np.ndarray]:

@@ -47,9 +47,9 @@ from mlx_indextts_models.s2mel.regulator import (
     nearest_indices,
     target_lengths,
 )
-from parity.checkpoints import real_config, s2mel_checkpoint
+from parity.checkpoints import s2mel_checkpoint
 from parity.harness import assert_close, cached_arrays, compare
-from parity.reference import reference_module
+from parity.s2mel_stages import reference_regulator
 
 TOL = 1e-5  # measured ≤ 3.4e-6 (outputs reach ~2.1); PyTorch's own error vs float64 ~3e-6
 #: name → (batch, n codes, target lengths or None for the 1.72 rule).
@@ -75,28 +75,6 @@ def reference_ylens(name: str) -> list[int]:
     if ylens is not None:
         return ylens
     return (torch.LongTensor([n] * batch) * 1.72).long().tolist()
-
-
-def reference_regulator(checkpoint: Path):
-    """``InterpolateRegulator`` as ``MyModel`` builds it, ``net.length_regulator`` loaded
-    strictly."""
-    module = reference_module("s2mel.modules.length_regulator")
-    cfg = real_config().s2mel.length_regulator
-    regulator = module.InterpolateRegulator(
-        channels=cfg.channels,
-        sampling_ratios=cfg.sampling_ratios,
-        is_discrete=cfg.is_discrete,
-        in_channels=cfg.in_channels,
-        vector_quantize=cfg.vector_quantize,
-        codebook_size=cfg.content_codebook_size,
-        n_codebooks=cfg.n_codebooks,
-        quantizer_dropout=cfg.quantizer_dropout,
-        f0_condition=cfg.f0_condition,
-        n_f0_bins=cfg.n_f0_bins,
-    )
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["net"]
-    regulator.load_state_dict(state["length_regulator"], strict=True)
-    return regulator.eval()
 
 
 def reference_outputs(checkpoint: Path) -> dict[str, np.ndarray]:
