@@ -40,6 +40,7 @@ import numpy as np
 
 from mlx_indextts_models.s2mel.regulator import sequence_mask
 from mlx_indextts_models.s2mel.wavenet import WN, WaveNetArgs
+from mlx_indextts_models.w2vbert import silu, softmax
 
 #: ``DiT.input_pos`` / ``ModelArgs.block_size``: the rotary table's length (max frames).
 MAX_FRAMES = 16384
@@ -172,7 +173,15 @@ class Attention(nn.Module):
         k = mx.fast.rope(
             k, self.head_dim, traditional=True, base=self.rope_base, scale=1.0, offset=0
         )
-        y = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.scale, mask=mask)
+        if mx.default_device() == mx.cpu:
+            # MLX's CPU attention kernel runs its softmax exp as scalar code (7x torch's time
+            # at 2x8x1118²): scores by matmul, the softmax in numpy (w2vbert.softmax).
+            scores = (q * self.scale) @ k.swapaxes(-1, -2)
+            if mask is not None:
+                scores = mx.where(mask, scores, -mx.inf)
+            y = softmax(scores) @ v
+        else:
+            y = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.scale, mask=mask)
         return self.wo(y.transpose(0, 2, 1, 3).reshape(b, t, -1))
 
 
@@ -186,7 +195,7 @@ class FeedForward(nn.Module):
         self.w2 = nn.Linear(intermediate_size, dim, bias=False)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.w2(nn.silu(self.w1(x)) * self.w3(x))
+        return self.w2(silu(self.w1(x)) * self.w3(x))
 
 
 class TransformerBlock(nn.Module):
