@@ -28,8 +28,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from indextts_weights.errors import WeightsError
 from indextts_weights.layout import conv1d_weight, fold_weight_norm
+from indextts_weights.mapping.checks import check_keys
 
 #: Buffers the model recomputes; ignored when present, never required.
 RECOMPUTED: tuple[str, ...] = (
@@ -150,13 +150,6 @@ def sanitize_cfm(
     """
     expected = expected_keys(depth, wavenet_layers)
     ignored = set(ignored_keys(depth)) | set(RECOMPUTED)
-    unknown = sorted(k for k in state if k not in expected and k not in ignored)
-    missing = [k for k in expected if k not in state]
-    wrong_rank = [
-        f"{k} {tuple(np.shape(state[k]))} (expected {rank}-D)"
-        for k, rank in expected.items()
-        if k in state and np.ndim(state[k]) != rank
-    ]
     wrong_freqs = [
         k
         for k in ("estimator.t_embedder.freqs", "estimator.t_embedder2.freqs")
@@ -165,18 +158,13 @@ def sanitize_cfm(
             np.asarray(state[k]), _timestep_frequencies(np.size(state[k])), rtol=1e-6, atol=0
         )
     ]
-    problems = [
-        f"{label}: {', '.join(items)}"
-        for label, items in (
-            ("unexpected", unknown),
-            ("missing", missing),
-            ("wrong rank", wrong_rank),
-            ("timestep frequencies differ from the recomputed ones", wrong_freqs),
-        )
-        if items
-    ]
-    if problems:
-        raise WeightsError(f"s2mel checkpoint cfm: {'; '.join(problems)}")
+    check_keys(
+        state,
+        expected,
+        ignored,
+        "s2mel checkpoint cfm",
+        [("timestep frequencies differ from the recomputed ones", wrong_freqs)],
+    )
 
     def f32(key: str) -> np.ndarray:
         return np.asarray(state[key]).astype(np.float32, copy=False)

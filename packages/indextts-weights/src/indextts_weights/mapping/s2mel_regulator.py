@@ -24,8 +24,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from indextts_weights.errors import WeightsError
 from indextts_weights.layout import conv1d_weight
+from indextts_weights.mapping.checks import check_keys
 
 #: Official keys the inference deliberately never uses (continuous input, no VQ).
 IGNORED: tuple[str, ...] = ("embedding.weight", "mask_token")
@@ -59,24 +59,7 @@ def sanitize_regulator(
             wrong rank.
     """
     expected = expected_keys(n_blocks)
-    unknown = sorted(k for k in state if k not in expected and k not in IGNORED)
-    missing = [k for k in expected if k not in state]
-    wrong_rank = [
-        f"{k} {tuple(np.shape(state[k]))} (expected {rank}-D)"
-        for k, rank in expected.items()
-        if k in state and np.ndim(state[k]) != rank
-    ]
-    problems = [
-        f"{label}: {', '.join(items)}"
-        for label, items in (
-            ("unexpected", unknown),
-            ("missing", missing),
-            ("wrong rank", wrong_rank),
-        )
-        if items
-    ]
-    if problems:
-        raise WeightsError(f"s2mel checkpoint length_regulator: {'; '.join(problems)}")
+    check_keys(state, expected, IGNORED, "s2mel checkpoint length_regulator")
     out: dict[str, np.ndarray] = {}
     for key, rank in expected.items():
         value = np.asarray(state[key]).astype(np.float32, copy=False)
