@@ -141,6 +141,23 @@ TEACHER_CASE = "stop_t17"
 TEACHER_CODES = 200
 
 
+def generation_config(settings: Mapping[str, Any], max_new_tokens: int) -> Any:
+    """Our :class:`~mlx_indextts_models.sampling.GenerationConfig` for HF ``generate``
+    kwargs (the names ``inference_speech`` passes on)."""
+    from mlx_indextts_models.sampling import GenerationConfig
+
+    names = (
+        "do_sample",
+        "temperature",
+        "top_k",
+        "top_p",
+        "repetition_penalty",
+        "num_beams",
+        "length_penalty",
+    )
+    return GenerationConfig(**{n: settings[n] for n in names}, max_new_tokens=max_new_tokens)
+
+
 def case_named(name: str) -> Case:
     return next(c for c in CASES if c.name == name)
 

@@ -104,17 +104,7 @@ def codec():
 
 
 def generation_config(case: ref.Case) -> GenerationConfig:
-    s = case.settings()
-    return GenerationConfig(
-        do_sample=s["do_sample"],
-        temperature=s["temperature"],
-        top_k=s["top_k"],
-        top_p=s["top_p"],
-        repetition_penalty=s["repetition_penalty"],
-        num_beams=s["num_beams"],
-        length_penalty=s["length_penalty"],
-        max_new_tokens=case.max_codes,
-    )
+    return ref.generation_config(case.settings(), case.max_codes)
 
 
 def _run_case(model, case: ref.Case, groups, checkpoint_bias, eos_bias) -> dict:

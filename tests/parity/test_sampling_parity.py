@@ -39,6 +39,7 @@ from mlx_indextts_models.sampling import (
     process_logits,
     process_scores,
 )
+from parity.gpt_reference import generation_config
 from parity.harness import cached_arrays, seeded_module
 from parity.reference import reference_module
 
@@ -88,17 +89,7 @@ MAX_CODES = 40
 
 
 def config(name: str, max_new_tokens: int = MAX_CODES) -> GenerationConfig:
-    s = SETTINGS[name]
-    return GenerationConfig(
-        do_sample=s["do_sample"],
-        temperature=s["temperature"],
-        top_k=s["top_k"],
-        top_p=s["top_p"],
-        repetition_penalty=s["repetition_penalty"],
-        num_beams=s["num_beams"],
-        length_penalty=s["length_penalty"],
-        max_new_tokens=max_new_tokens,
-    )
+    return generation_config(SETTINGS[name], max_new_tokens)
 
 
 class Reference:
