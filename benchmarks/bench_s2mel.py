@@ -44,6 +44,7 @@ import torch
 
 from indextts_weights import load_s2mel
 from mlx_audio_features import blas_status
+from mlx_indextts_models.cpu_ops import attention
 from mlx_indextts_models.s2mel.cfm import CFM
 from mlx_indextts_models.s2mel.dit import DiT
 from parity.checkpoints import s2mel_checkpoint
@@ -119,7 +120,8 @@ def timed(fn, repeats: int = 3) -> float:
 
 def profile_forward(model: DiT, inputs: dict[str, mx.array]) -> dict[str, float]:
     """Seconds of one DiT forward (``inputs``: the CFG batch), and of its parts, each timed
-    alone on evaluated inputs of the real shapes: the 13 attention cores (rope + SDPA), the
+    alone on evaluated inputs of the real shapes: the 13 attention cores (rope +
+    ``cpu_ops.attention``), the
     transformer's and the head's linear layers, the WaveNet, and the rest (norms, SwiGLU
     gating, concatenations: the whole minus the parts)."""
     x, prompt_x, t, style, cond = (inputs[k] for k in ("x", "prompt_x", "t", "style", "cond"))
@@ -135,30 +137,16 @@ def profile_forward(model: DiT, inputs: dict[str, mx.array]) -> dict[str, float]
     qkv = mx.random.normal((3, b, attn.n_head, frames, hd), key=mx.random.key(3))
     mx.eval(h, qkv)
 
-    def attention_cores():
-        ys = []
+    def attention_cores():  # rope + the attention op the model calls, one layer at a time
         for _ in blocks:
             q = mx.fast.rope(qkv[0], hd, traditional=True, base=10000.0, scale=1.0, offset=0)
             k = mx.fast.rope(qkv[1], hd, traditional=True, base=10000.0, scale=1.0, offset=0)
-            ys.append(mx.fast.scaled_dot_product_attention(q, k, qkv[2], scale=attn.scale))
-            mx.eval(ys[-1])  # one layer at a time, as in the model
+            mx.eval(attention(q, k, qkv[2], attn.scale))
 
-    def sdpa_only():
-        for _ in blocks:
-            mx.eval(mx.fast.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], scale=attn.scale))
-
-    def attention_matmuls_only():  # q·kᵀ and p·v as plain matmuls, no softmax
+    def attention_matmuls_only():  # q·kᵀ and p·v as plain MLX matmuls, no softmax
         for _ in blocks:
             s = qkv[0] @ qkv[1].swapaxes(-1, -2)
             mx.eval(s @ qkv[2])
-
-    def softmax_only():
-        s = qkv[0] @ qkv[1].swapaxes(-1, -2)
-        mx.eval(s)
-        start = time.perf_counter()
-        for _ in blocks:
-            mx.eval(mx.softmax(s * attn.scale, axis=-1))
-        return time.perf_counter() - start
 
     def transformer_linears():
         for block in blocks:
@@ -195,15 +183,13 @@ def profile_forward(model: DiT, inputs: dict[str, mx.array]) -> dict[str, float]
             mx.eval(wn.in_layers[i](h))
             mx.eval(wn.res_skip_layers[i](h))
 
-    out["attention (rope + sdpa) x13"] = timed(attention_cores)
-    out["  sdpa alone x13"] = timed(sdpa_only)
-    out["  q·kᵀ + p·v matmuls x13"] = timed(attention_matmuls_only)
-    out["  softmax alone x13"] = timed(softmax_only)
+    out["attention (rope + core) x13"] = timed(attention_cores)
+    out["  MLX q·kᵀ + p·v matmuls x13"] = timed(attention_matmuls_only)
     out["transformer linears"] = timed(transformer_linears)
     out["head linears"] = timed(head_linears)
     out["wavenet"] = timed(wavenet)
     out["  wavenet convs alone"] = timed(wavenet_convs_only)
-    parts = ("attention (rope + sdpa) x13", "transformer linears", "head linears", "wavenet")
+    parts = ("attention (rope + core) x13", "transformer linears", "head linears", "wavenet")
     out["rest (norms, gating, concat)"] = out["whole forward"] - sum(out[k] for k in parts)
     return out
 

@@ -6,7 +6,6 @@ import itertools
 import math
 
 import mlx.core as mx
-import mlx.nn as nn
 import numpy as np
 import pytest
 from mlx.utils import tree_flatten
@@ -18,7 +17,6 @@ from mlx_indextts_models.w2vbert import (
     SelfAttention,
     W2VBertArgs,
     W2VBertModel,
-    causal_depthwise_conv1d,
     normalize_semantic,
     relative_key_index,
 )
@@ -74,49 +72,6 @@ def test_relative_key_index_by_hand():
     np.testing.assert_array_equal(np.array(relative_key_index(4, 4, 2, 1)), expected)
     np.testing.assert_array_equal(
         np.array(relative_key_index(2, 5, 1, 2)), [[1, 2, 3, 3, 3], [0, 1, 2, 3, 3]]
-    )
-
-
-def test_causal_depthwise_conv_by_hand(monkeypatch):
-    x = mx.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 4, 1)
-    weight = mx.array([1.0, 10.0, 100.0]).reshape(1, 3, 1)  # taps for t-2, t-1, t
-    expected = [100.0, 210.0, 321.0, 432.0]
-    np.testing.assert_allclose(np.array(causal_depthwise_conv1d(x, weight)).ravel(), expected)
-    monkeypatch.setattr(w2v, "_on_cpu", lambda: False)  # the GPU path: grouped conv1d
-    np.testing.assert_allclose(np.array(causal_depthwise_conv1d(x, weight)).ravel(), expected)
-
-
-def test_cpu_and_mlx_elementwise_paths_agree(monkeypatch):
-    x = mx.random.normal((2, 7, 12)) * 4
-    gate = mx.random.normal((2, 7, 12)) * 4
-    cpu = [
-        w2v.silu(x),
-        w2v.glu(x, gate),
-        w2v.softmax(x),
-        causal_depthwise_conv1d(x, gate[0, :5].T[..., None]),
-    ]
-    monkeypatch.setattr(w2v, "_on_cpu", lambda: False)
-    other = [nn.silu(x), x * mx.sigmoid(gate), mx.softmax(x, axis=-1)]
-    other.append(causal_depthwise_conv1d(x, gate[0, :5].T[..., None]))
-    for a, b in zip(cpu, other, strict=True):
-        np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-5, atol=1e-5)
-
-
-def test_elementwise_values_by_hand():
-    np.testing.assert_allclose(
-        np.array(w2v.softmax(mx.array([[0.0, math.log(3.0)], [5.0, 5.0]]))),
-        [[0.25, 0.75], [0.5, 0.5]],
-        rtol=1e-6,
-    )
-    np.testing.assert_allclose(
-        np.array(w2v.silu(mx.array([0.0, math.log(3.0), -100.0]))),
-        [0.0, math.log(3.0) * 0.75, 0.0],
-        atol=1e-6,
-    )
-    np.testing.assert_allclose(
-        np.array(w2v.glu(mx.array([2.0, 2.0]), mx.array([0.0, math.log(3.0)]))),
-        [1.0, 1.5],
-        rtol=1e-6,
     )
 
 

@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 import mlx.core as mx
 import mlx.nn as nn
 
+from mlx_indextts_models.cpu_ops import over_time_chunks
+
 SNAKE_EPS = 1e-9  # SnakeBeta's no_div_by_zero
+
+#: Input frames on each side that one output frame of the anti-aliased SnakeBeta reads
+#: (the 12-tap up filter spans ±6 frames, the 12-tap decimator ±3 more), rounded up.
+ACTIVATION_HALO = 16
 
 
 @dataclass
@@ -252,12 +258,16 @@ class Activation1d(nn.Module):
         """``x``: (B, T, C) → (B, T, C)."""
         if self.upsample.filter.shape[-1] != 12 or self.downsample.lowpass.filter.shape[-1] != 12:
             return self.downsample(self.act(self.upsample(x)))
-        return _anti_aliased_snake_beta(
+        return over_time_chunks(
+            lambda chunk: _anti_aliased_snake_beta(
+                chunk,
+                self.upsample.filter,
+                self.downsample.lowpass.filter,
+                self.act.alpha,
+                self.act.beta,
+            ),
             x,
-            self.upsample.filter,
-            self.downsample.lowpass.filter,
-            self.act.alpha,
-            self.act.beta,
+            halo=ACTIVATION_HALO,
         )
 
 

@@ -51,7 +51,7 @@ import numpy as np
 
 # CPU fast paths for the transcendental elementwise steps (MLX's CPU exp is scalar code;
 # these run numpy's vectorized exp over worker threads, and are plain MLX ops on a GPU).
-from mlx_indextts_models.w2vbert import glu, silu, softmax
+from mlx_indextts_models.cpu_ops import glu, silu, softmax
 
 
 @dataclass

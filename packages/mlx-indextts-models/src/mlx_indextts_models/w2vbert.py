@@ -22,16 +22,12 @@ Tensors are channels-last, ``(B, T, C)``.
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 
 import mlx.core as mx
 import mlx.nn as nn
-import numpy as np
+
+from mlx_indextts_models.cpu_ops import causal_depthwise_conv1d, glu, silu, softmax
 
 #: ``hidden_states`` index IndexTTS-2 takes: the output of this many conformer layers.
 SEMANTIC_LAYER = 17
@@ -78,129 +74,6 @@ class W2VBertArgs:
             raise ValueError("conv_depthwise_kernel_size must be odd (as upstream requires)")
         if self.hidden_size % self.num_attention_heads:
             raise ValueError("hidden_size must be a multiple of num_attention_heads")
-
-
-# CPU fast paths. In the Linux x86 MLX wheel, exp (and the sigmoid, silu and softmax built
-# on it) runs as scalar code at ~25 ns per float32, against ~1.5 ns for numpy's vectorized
-# exp (measured here), and MLX's elementwise ops use one core. So on the CPU device the few
-# elementwise-heavy steps run in numpy (float32, in place), split over worker threads
-# (numpy releases the GIL); on a GPU device they are plain MLX ops.
-def _on_cpu() -> bool:
-    return mx.default_device() == mx.cpu
-
-
-_THREADS = min(os.cpu_count() or 1, 8)
-
-
-@cache
-def _workers() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="w2vbert")
-
-
-def _in_parallel(length: int, work: Callable[[slice], object]) -> None:
-    """Run ``work`` on contiguous slices covering ``range(length)``, one per worker thread."""
-    parts = max(1, min(_THREADS, length // 16))
-    bounds = [length * i // parts for i in range(parts + 1)]
-    slices = [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
-    if parts == 1:
-        work(slices[0])
-    else:
-        for done in [_workers().submit(work, part) for part in slices]:
-            done.result()
-
-
-def _rows(x: mx.array) -> np.ndarray:
-    """A numpy view of ``x`` as 2-D rows over its last axis (no copy when contiguous)."""
-    return np.asarray(x).reshape(-1, x.shape[-1])
-
-
-def silu(x: mx.array) -> mx.array:
-    """``x · sigmoid(x)``, computed as ``x / (1 + exp(-x))``."""
-    if not _on_cpu():
-        return nn.silu(x)
-    v = _rows(x)
-    out = np.empty_like(v)
-
-    def work(rows: slice) -> None:
-        o = out[rows]
-        np.negative(v[rows], out=o)
-        with np.errstate(over="ignore"):  # exp(-x) = inf for x < -88 gives the right 0
-            np.exp(o, out=o)
-        o += 1.0
-        np.divide(v[rows], o, out=o)
-
-    _in_parallel(v.shape[0], work)
-    return mx.array(out.reshape(x.shape))
-
-
-def glu(value: mx.array, gate: mx.array) -> mx.array:
-    """``value · sigmoid(gate)`` (``nn.GLU`` applied to the concatenated halves)."""
-    if not _on_cpu():
-        return value * mx.sigmoid(gate)
-    v, g = _rows(value), _rows(gate)
-    out = np.empty_like(v)
-
-    def work(rows: slice) -> None:
-        o = out[rows]
-        np.negative(g[rows], out=o)
-        with np.errstate(over="ignore"):
-            np.exp(o, out=o)
-        o += 1.0
-        np.divide(v[rows], o, out=o)
-
-    _in_parallel(v.shape[0], work)
-    return mx.array(out.reshape(value.shape))
-
-
-def softmax(x: mx.array) -> mx.array:
-    """Softmax over the last axis (row maximum subtracted first, as torch does)."""
-    if not _on_cpu():
-        return mx.softmax(x, axis=-1)
-    v = _rows(x)
-    out = np.empty_like(v)
-
-    def work(rows: slice) -> None:
-        o = out[rows]
-        np.subtract(v[rows], v[rows].max(axis=-1, keepdims=True), out=o)
-        np.exp(o, out=o)
-        o /= o.sum(axis=-1, keepdims=True)
-
-    _in_parallel(v.shape[0], work)
-    return mx.array(out.reshape(x.shape))
-
-
-def causal_depthwise_conv1d(x: mx.array, weight: mx.array) -> mx.array:
-    """Depthwise conv with ``kernel - 1`` zeros of padding on the left (no bias).
-
-    Args:
-        x: ``(B, T, C)``.
-        weight: MLX layout ``(C, kernel, 1)``.
-
-    Returns:
-        ``(B, T, C)`` with ``out[t, c] = Σ_k weight[c, k] · x[t - kernel + 1 + k, c]``.
-
-    On CPU a sum of shifted products in numpy (MLX's grouped ``conv1d`` takes ~10x longer).
-    """
-    kernel = weight.shape[1]
-    if not _on_cpu():
-        return mx.conv1d(mx.pad(x, [(0, 0), (kernel - 1, 0), (0, 0)]), weight, groups=x.shape[-1])
-    v = np.asarray(x)
-    taps = np.ascontiguousarray(np.asarray(weight)[:, :, 0].T)  # (kernel, C)
-    b, t, c = v.shape
-    padded = np.zeros((b, t + kernel - 1, c), dtype=v.dtype)
-    padded[:, kernel - 1 :] = v
-    out = np.empty_like(v)
-
-    def work(frames: slice) -> None:
-        o = out[:, frames]
-        term = np.empty_like(o)
-        np.multiply(padded[:, frames], taps[0], out=o)
-        for k in range(1, kernel):
-            np.multiply(padded[:, frames.start + k : frames.stop + k], taps[k], out=term)
-            o += term
-
-    _in_parallel(t, work)
-    return mx.array(out)
 
 
 _ACTIVATIONS = {"swish": silu, "silu": silu, "gelu": nn.gelu, "relu": nn.relu}

@@ -38,9 +38,9 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from mlx_indextts_models.cpu_ops import attention, silu
 from mlx_indextts_models.s2mel.regulator import sequence_mask
 from mlx_indextts_models.s2mel.wavenet import WN, WaveNetArgs
-from mlx_indextts_models.w2vbert import silu, softmax
 
 #: ``DiT.input_pos`` / ``ModelArgs.block_size``: the rotary table's length (max frames).
 MAX_FRAMES = 16384
@@ -162,8 +162,8 @@ class Attention(nn.Module):
         self.rope_base = rope_base
         self.scale = head_dim**-0.5
 
-    def __call__(self, x: mx.array, mask: mx.array | None) -> mx.array:
-        """``x`` ``(B, T, D)``; ``mask`` ``(B or 1, 1, 1, T)`` bool (True = attend) or None."""
+    def __call__(self, x: mx.array, key_lengths: Sequence[int] | None) -> mx.array:
+        """``x`` ``(B, T, D)``; ``key_lengths``: valid keys per row (len 1 broadcasts) or None."""
         b, t, _ = x.shape
         qkv = self.wqkv(x).reshape(b, t, 3, self.n_head, self.head_dim).transpose(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
@@ -173,16 +173,7 @@ class Attention(nn.Module):
         k = mx.fast.rope(
             k, self.head_dim, traditional=True, base=self.rope_base, scale=1.0, offset=0
         )
-        if mx.default_device() == mx.cpu:
-            # MLX's CPU attention kernel runs its softmax exp as scalar code (7x torch's time
-            # at 2x8x1118²): scores by matmul, the softmax in numpy (w2vbert.softmax).
-            scores = (q * self.scale) @ k.swapaxes(-1, -2)
-            if mask is not None:
-                scores = mx.where(mask, scores, -mx.inf)
-            y = softmax(scores) @ v
-        else:
-            y = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.scale, mask=mask)
-        return self.wo(y.transpose(0, 2, 1, 3).reshape(b, t, -1))
+        return self.wo(attention(q, k, v, self.scale, key_lengths))
 
 
 class FeedForward(nn.Module):
@@ -212,11 +203,15 @@ class TransformerBlock(nn.Module):
             self.skip_in_linear = nn.Linear(2 * dim, dim)
 
     def __call__(
-        self, x: mx.array, c: mx.array, mask: mx.array | None, skip: mx.array | None = None
+        self,
+        x: mx.array,
+        c: mx.array,
+        key_lengths: Sequence[int] | None,
+        skip: mx.array | None = None,
     ) -> mx.array:
         if skip is not None:
             x = self.skip_in_linear(mx.concatenate([x, skip], axis=-1))
-        h = x + self.attention(self.attention_norm(x, c), mask)
+        h = x + self.attention(self.attention_norm(x, c), key_lengths)
         return h + self.feed_forward(self.ffn_norm(h, c))
 
 
@@ -237,12 +232,12 @@ class Transformer(nn.Module):
         ]
         self.norm = AdaptiveLayerNorm(dim)
 
-    def __call__(self, x: mx.array, c: mx.array, mask: mx.array | None) -> mx.array:
-        """``x`` ``(B, T, D)``, ``c`` ``(B, 1, D)``, ``mask`` as :class:`Attention`'s."""
+    def __call__(self, x: mx.array, c: mx.array, key_lengths: Sequence[int] | None) -> mx.array:
+        """``x`` ``(B, T, D)``, ``c`` ``(B, 1, D)``, ``key_lengths`` as :class:`Attention`'s."""
         skips: list[mx.array] = []
         for i, layer in enumerate(self.layers):
             skip = skips.pop() if i in self.layers_receive_skip else None
-            x = layer(x, c, mask, skip)
+            x = layer(x, c, key_lengths, skip)
             if i in self.layers_emit_skip:
                 skips.append(x)
         return self.norm(x, c)
@@ -343,12 +338,11 @@ class DiT(nn.Module):
             parts.append(mx.broadcast_to(style[:, None, :], (b, frames, style.shape[-1])))
         x_in = self.cond_x_merge_linear(mx.concatenate(parts, axis=-1))
         x_mask = None
-        attn_mask = None
+        key_lengths = None
         if x_lens is not None and min(int(v) for v in x_lens) < frames:
-            keep = sequence_mask(x_lens, frames)  # (B or 1, T)
-            attn_mask = keep[:, None, None, :]
-            x_mask = keep[:, :, None].astype(x.dtype)
-        x_res = self.transformer(x_in, t1[:, None], attn_mask)
+            key_lengths = [int(v) for v in x_lens]
+            x_mask = sequence_mask(x_lens, frames)[:, :, None].astype(x.dtype)  # (B or 1, T, 1)
+        x_res = self.transformer(x_in, t1[:, None], key_lengths)
         if self.args.long_skip_connection:
             x_res = self.skip_linear(mx.concatenate([x_res, x], axis=-1))
         h = self.conv1(x_res)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import mlx.core as mx
 import mlx.nn as nn
 
+from mlx_indextts_models.cpu_ops import tanh_sigmoid_gate
+
 
 @dataclass
 class WaveNetArgs:
@@ -125,7 +127,7 @@ class WN(nn.Module):
             x_in = self.in_layers[i](x)
             if g is not None:
                 x_in = x_in + g[..., i * 2 * hidden : (i + 1) * 2 * hidden]
-            acts = mx.tanh(x_in[..., :hidden]) * mx.sigmoid(x_in[..., hidden:])
+            acts = tanh_sigmoid_gate(x_in)
             res_skip = self.res_skip_layers[i](acts)
             if i < self.n_layers - 1:
                 x = x + res_skip[..., :hidden]

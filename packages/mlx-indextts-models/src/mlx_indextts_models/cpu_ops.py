@@ -1,0 +1,283 @@
+"""Elementwise-heavy ops with a numpy fast path on MLX's CPU device.
+
+In the Linux x86 MLX wheel, ``exp`` (and the sigmoid, tanh, silu and softmax built on it)
+runs as scalar code at ~25 ns per float32, against ~1.5-2 ns for numpy's vectorized exp
+(measured here), MLX's elementwise ops use one core, and MLX's CPU attention kernel spends
+its time in that scalar exp (7× torch's time at ``2×8×1118²``). So on the CPU device these
+ops run in numpy (float32, in place where possible; split over worker threads, since numpy
+releases the GIL); on a GPU device they are the plain MLX ops. Each function documents the
+MLX expression it equals; the results agree to float32 rounding.
+
+Every function takes and returns ``mx.array`` and evaluates its input on the CPU path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+from threadpoolctl import ThreadpoolController
+
+
+def on_cpu() -> bool:
+    """Whether MLX's default device is the CPU (the numpy paths are used then)."""
+    return mx.default_device() == mx.cpu
+
+
+THREADS = min(os.cpu_count() or 1, 8)
+
+
+@cache
+def _workers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="cpu-ops")
+
+
+def in_parallel(length: int, work: Callable[[slice], object], min_chunk: int = 16) -> None:
+    """Run ``work`` on contiguous slices covering ``range(length)``, one per worker thread,
+    each at least ``min_chunk`` long (fewer slices when ``length`` is short)."""
+    parts = max(1, min(THREADS, length // min_chunk))
+    bounds = [length * i // parts for i in range(parts + 1)]
+    slices = [slice(lo, hi) for lo, hi in itertools.pairwise(bounds)]
+    if parts == 1:
+        work(slices[0])
+    else:
+        for done in [_workers().submit(work, part) for part in slices]:
+            done.result()
+
+
+def _rows(x: mx.array) -> np.ndarray:
+    """A numpy view of ``x`` as 2-D rows over its last axis (no copy when contiguous)."""
+    return np.asarray(x).reshape(-1, x.shape[-1])
+
+
+def silu(x: mx.array) -> mx.array:
+    """``x · sigmoid(x)`` (``nn.silu``), computed as ``x / (1 + exp(-x))``; any shape."""
+    if not on_cpu():
+        return nn.silu(x)
+    v = _rows(x)
+    out = np.empty_like(v)
+
+    def work(rows: slice) -> None:
+        o = out[rows]
+        np.negative(v[rows], out=o)
+        with np.errstate(over="ignore"):  # exp(-x) = inf for x < -88 gives the right 0
+            np.exp(o, out=o)
+        o += 1.0
+        np.divide(v[rows], o, out=o)
+
+    in_parallel(v.shape[0], work)
+    return mx.array(out.reshape(x.shape))
+
+
+def glu(value: mx.array, gate: mx.array) -> mx.array:
+    """``value · sigmoid(gate)`` (``nn.GLU`` applied to the two halves); same shapes."""
+    if not on_cpu():
+        return value * mx.sigmoid(gate)
+    v, g = _rows(value), _rows(gate)
+    out = np.empty_like(v)
+
+    def work(rows: slice) -> None:
+        o = out[rows]
+        np.negative(g[rows], out=o)
+        with np.errstate(over="ignore"):
+            np.exp(o, out=o)
+        o += 1.0
+        np.divide(v[rows], o, out=o)
+
+    in_parallel(v.shape[0], work)
+    return mx.array(out.reshape(value.shape))
+
+
+def tanh_sigmoid_gate(x: mx.array) -> mx.array:
+    """WaveNet's gated activation: ``tanh(a) · sigmoid(b)`` for ``a, b`` the two halves of
+    ``x``'s last axis (``fused_add_tanh_sigmoid_multiply`` without the add).
+
+    Args:
+        x: ``(..., 2·H)``.
+
+    Returns:
+        ``(..., H)``.
+    """
+    hidden = x.shape[-1] // 2
+    if not on_cpu():
+        return mx.tanh(x[..., :hidden]) * mx.sigmoid(x[..., hidden:])
+    v = _rows(x)
+    out = np.empty((v.shape[0], hidden), dtype=v.dtype)
+
+    def work(rows: slice) -> None:
+        o = out[rows]
+        gate = np.negative(v[rows, hidden:])
+        with np.errstate(over="ignore"):
+            np.exp(gate, out=gate)
+        gate += 1.0
+        np.tanh(v[rows, :hidden], out=o)
+        o /= gate
+
+    in_parallel(v.shape[0], work)
+    return mx.array(out.reshape(*x.shape[:-1], hidden))
+
+
+def softmax(x: mx.array) -> mx.array:
+    """Softmax over the last axis (row maximum subtracted first, as torch does); any shape."""
+    if not on_cpu():
+        return mx.softmax(x, axis=-1)
+    v = _rows(x)
+    out = np.empty_like(v)
+
+    def work(rows: slice) -> None:
+        o = out[rows]
+        np.subtract(v[rows], v[rows].max(axis=-1, keepdims=True), out=o)
+        np.exp(o, out=o)
+        o /= o.sum(axis=-1, keepdims=True)
+
+    in_parallel(v.shape[0], work)
+    return mx.array(out.reshape(x.shape))
+
+
+def attention(
+    q: mx.array,
+    k: mx.array,
+    v: mx.array,
+    scale: float,
+    key_lengths: Sequence[int] | None = None,
+) -> mx.array:
+    """Multi-head attention ``softmax(scale · q kᵀ) v`` with the heads merged.
+
+    Args:
+        q, k, v: ``(B, heads, T, head_dim)``.
+        scale: the score scale (usually ``head_dim ** -0.5``).
+        key_lengths: valid keys per batch row (``len`` 1 broadcasts over the batch); keys at
+            or past a row's length get no weight (the reference's ``-inf`` key mask). None:
+            all ``T`` keys.
+
+    Returns:
+        ``(B, T, heads · head_dim)``: head ``h``'s output in columns ``h·head_dim ...``.
+
+    On CPU each (row, head) is one BLAS ``q kᵀ`` of only the valid keys, an in-place
+    softmax numerator and one BLAS product with ``v``, divided by the row sums afterwards;
+    the output is written straight into the merged layout. Elsewhere ``mx.fast``'s SDPA.
+    """
+    b, heads, t, head_dim = q.shape
+    lengths = [t] * b if key_lengths is None else [int(n) for n in key_lengths]
+    if len(lengths) == 1:
+        lengths = lengths * b
+    if len(lengths) != b or min(lengths) < 1:
+        raise ValueError(f"key_lengths {key_lengths} do not fit a batch of {b}")
+    if not on_cpu():
+        mask = None
+        if min(lengths) < k.shape[2]:
+            mask = (mx.arange(k.shape[2])[None] < mx.array(lengths)[:, None])[:, None, None]
+        y = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
+        return y.transpose(0, 2, 1, 3).reshape(b, t, heads * head_dim)
+    qn = np.asarray(q * scale)
+    kn, vn = np.asarray(k), np.asarray(v)
+    out = np.empty((b, t, heads, head_dim), dtype=qn.dtype)
+
+    def work(pairs: slice) -> None:
+        for pair in range(pairs.start, pairs.stop):
+            row, h = divmod(pair, heads)
+            n = lengths[row]
+            scores = qn[row, h] @ kn[row, h, :n].T  # (T, n)
+            scores -= scores.max(axis=-1, keepdims=True)
+            np.exp(scores, out=scores)
+            y = scores @ vn[row, h, :n]
+            y /= scores.sum(axis=-1, keepdims=True)
+            out[row, :, h] = y
+
+    with _single_threaded_numpy_blas():
+        in_parallel(b * heads, work, min_chunk=1)
+    return mx.array(out.reshape(b, t, heads * head_dim))
+
+
+@cache
+def _blas_libraries() -> ThreadpoolController:
+    """Every BLAS loaded in the process (numpy's bundled OpenBLAS, the one MLX was given)."""
+    return ThreadpoolController().select(user_api="blas")
+
+
+def _single_threaded_numpy_blas() -> object:
+    """A context in which BLAS calls run on the calling thread.
+
+    The worker threads already use every core; numpy's OpenBLAS threads spinning beside
+    MLX's BLAS threads made the DiT's attention 1.7× slower (measured here). MLX runs
+    nothing while the workers do, so limiting every BLAS for that window is safe.
+    """
+    return _blas_libraries().limit(limits=1)
+
+
+def causal_depthwise_conv1d(x: mx.array, weight: mx.array) -> mx.array:
+    """Depthwise conv with ``kernel - 1`` zeros of padding on the left (no bias).
+
+    Args:
+        x: ``(B, T, C)``.
+        weight: MLX layout ``(C, kernel, 1)``.
+
+    Returns:
+        ``(B, T, C)`` with ``out[t, c] = Σ_k weight[c, k] · x[t - kernel + 1 + k, c]``.
+
+    On CPU a sum of shifted products in numpy (MLX's grouped ``conv1d`` takes ~10x longer).
+    """
+    kernel = weight.shape[1]
+    if not on_cpu():
+        return mx.conv1d(mx.pad(x, [(0, 0), (kernel - 1, 0), (0, 0)]), weight, groups=x.shape[-1])
+    v = np.asarray(x)
+    taps = np.ascontiguousarray(np.asarray(weight)[:, :, 0].T)  # (kernel, C)
+    b, t, c = v.shape
+    padded = np.zeros((b, t + kernel - 1, c), dtype=v.dtype)
+    padded[:, kernel - 1 :] = v
+    out = np.empty_like(v)
+
+    def work(frames: slice) -> None:
+        o = out[:, frames]
+        term = np.empty_like(o)
+        np.multiply(padded[:, frames], taps[0], out=o)
+        for k in range(1, kernel):
+            np.multiply(padded[:, frames.start + k : frames.stop + k], taps[k], out=term)
+            o += term
+
+    in_parallel(t, work)
+    return mx.array(out)
+
+
+@cache
+def _cpu_streams() -> tuple[mx.Stream, ...]:
+    return tuple(mx.new_stream(mx.cpu) for _ in range(THREADS))
+
+
+def over_time_chunks(
+    fn: Callable[[mx.array], mx.array], x: mx.array, halo: int, min_frames: int = 4096
+) -> mx.array:
+    """``fn(x)`` for a time-local ``fn``, evaluated on the CPU as ``THREADS`` overlapping
+    chunks of ``x``'s time axis, each on its own CPU stream (MLX runs a stream's ops on
+    one thread; its elementwise kernels use one core each).
+
+    Args:
+        fn: maps ``(B, T, C)`` to ``(B, T, C')``; output frame ``t`` may depend on input
+            frames ``t - halo .. t + halo`` only (its edge handling, e.g. replicate
+            padding, then never reaches a kept frame).
+        x: ``(B, T, C)``.
+        halo: frames of context each chunk gets on each side, and crops off again.
+        min_frames: below this length (or off the CPU, or with one thread) ``fn(x)``.
+
+    Returns:
+        ``fn(x)``, evaluated; bit-identical when ``fn``'s per-frame arithmetic does not
+        depend on the length (elementwise ops and fixed filters).
+    """
+    t = x.shape[1]
+    if not on_cpu() or THREADS == 1 or t < max(min_frames, 4 * halo * THREADS):
+        return fn(x)
+    bounds = [t * i // THREADS for i in range(THREADS + 1)]
+    parts = []
+    for stream, (lo, hi) in zip(_cpu_streams(), itertools.pairwise(bounds), strict=False):
+        start, stop = max(0, lo - halo), min(t, hi + halo)
+        with mx.stream(stream):
+            y = fn(x[:, start:stop])
+            parts.append(y[:, lo - start : y.shape[1] - (stop - hi)])
+    mx.eval(parts)
+    return mx.concatenate(parts, axis=1)

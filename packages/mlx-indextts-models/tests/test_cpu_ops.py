@@ -1,0 +1,129 @@
+"""The numpy CPU paths of ``cpu_ops`` against hand-computed values and the plain MLX ops."""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+
+import mlx_indextts_models.cpu_ops as ops
+
+
+def test_causal_depthwise_conv_by_hand(monkeypatch):
+    x = mx.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 4, 1)
+    weight = mx.array([1.0, 10.0, 100.0]).reshape(1, 3, 1)  # taps for t-2, t-1, t
+    expected = [100.0, 210.0, 321.0, 432.0]
+    np.testing.assert_allclose(np.array(ops.causal_depthwise_conv1d(x, weight)).ravel(), expected)
+    monkeypatch.setattr(ops, "on_cpu", lambda: False)  # the GPU path: grouped conv1d
+    np.testing.assert_allclose(np.array(ops.causal_depthwise_conv1d(x, weight)).ravel(), expected)
+
+
+def test_cpu_and_mlx_elementwise_paths_agree(monkeypatch):
+    x = mx.random.normal((2, 7, 12), key=mx.random.key(0)) * 4
+    gate = mx.random.normal((2, 7, 12), key=mx.random.key(1)) * 4
+    weight = gate[0, :5].T[..., None]
+
+    def run():
+        return [
+            ops.silu(x),
+            ops.glu(x, gate),
+            ops.softmax(x),
+            ops.tanh_sigmoid_gate(x),
+            ops.causal_depthwise_conv1d(x, weight),
+        ]
+
+    cpu = run()
+    monkeypatch.setattr(ops, "on_cpu", lambda: False)
+    other = run()
+    plain = [
+        nn.silu(x),
+        x * mx.sigmoid(gate),
+        mx.softmax(x, axis=-1),
+        mx.tanh(x[..., :6]) * mx.sigmoid(x[..., 6:]),
+    ]
+    for a, b in zip(cpu, other, strict=True):
+        np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-5, atol=1e-5)
+    for a, b in zip(other, plain, strict=False):
+        np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-6, atol=1e-7)
+
+
+def test_elementwise_values_by_hand():
+    np.testing.assert_allclose(
+        np.array(ops.softmax(mx.array([[0.0, math.log(3.0)], [5.0, 5.0]]))),
+        [[0.25, 0.75], [0.5, 0.5]],
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        np.array(ops.silu(mx.array([0.0, math.log(3.0), -100.0]))),
+        [0.0, math.log(3.0) * 0.75, 0.0],
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        np.array(ops.glu(mx.array([2.0, 2.0]), mx.array([0.0, math.log(3.0)]))),
+        [1.0, 1.5],
+        rtol=1e-6,
+    )
+    # tanh(ln 2) = 3/5, sigmoid(ln 3) = 3/4; tanh(0) = 0; tanh(-100)·sigmoid(-100) ≈ -0
+    gated = ops.tanh_sigmoid_gate(
+        mx.array([[math.log(2.0), 0.0, -100.0, math.log(3.0), 7.0, -100.0]])
+    )
+    np.testing.assert_allclose(np.array(gated), [[0.45, 0.0, 0.0]], atol=1e-6)
+
+
+def naive_attention(q, k, v, scale, lengths):
+    """Loops over rows, heads and queries in float64; keys past ``lengths[row]`` dropped."""
+    q, k, v = (np.array(a, dtype=np.float64) for a in (q, k, v))
+    b, heads, t, d = q.shape
+    out = np.zeros((b, t, heads * d))
+    for row in range(b):
+        n = lengths[row]
+        for h in range(heads):
+            for i in range(t):
+                s = scale * k[row, h, :n] @ q[row, h, i]
+                w = np.exp(s - s.max())
+                out[row, i, h * d : (h + 1) * d] = (w / w.sum()) @ v[row, h, :n]
+    return out
+
+
+@pytest.mark.parametrize("lengths", [None, [5], [5, 3]])
+@pytest.mark.parametrize("path", ["cpu", "mlx"])
+def test_attention_against_loops(monkeypatch, lengths, path):
+    if path == "mlx":
+        monkeypatch.setattr(ops, "on_cpu", lambda: False)
+    keys = [mx.random.key(i) for i in range(3)]
+    q, k, v = (mx.random.normal((2, 3, 5, 4), key=key) * 2 for key in keys)
+    # v as a strided view, as the DiT passes it (a slice of the fused QKV, transposed)
+    v = mx.random.normal((2, 5, 3, 4), key=keys[2]).transpose(0, 2, 1, 3)
+    per_row = [5, 5] if lengths is None else (lengths * 2)[:2]  # one length broadcasts
+    expected = naive_attention(q, k, v, 0.5, per_row)
+    got = np.array(ops.attention(q, k, v, 0.5, lengths))
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-6)
+
+
+def test_attention_rejects_lengths_that_do_not_fit():
+    q = mx.zeros((2, 1, 3, 4))
+    with pytest.raises(ValueError, match="key_lengths"):
+        ops.attention(q, q, q, 1.0, [3, 3, 3])
+    with pytest.raises(ValueError, match="key_lengths"):
+        ops.attention(q, q, q, 1.0, [0])
+
+
+def _smooth(x):
+    """A time-local op with edge handling: 5-tap sum over a replicate-padded signal."""
+    t = x.shape[1]
+    xp = mx.concatenate([mx.repeat(x[:, :1], 2, axis=1), x, mx.repeat(x[:, -1:], 2, axis=1)], 1)
+    return sum(xp[:, j : j + t] * (j + 1) for j in range(5))
+
+
+def test_time_chunks_on_cpu_streams_equal_the_whole():
+    x = mx.random.normal((2, 5003, 3), key=mx.random.key(7))
+    whole = _smooth(x)
+    assert mx.array_equal(ops.over_time_chunks(_smooth, x, halo=2), whole)
+    # the test can fail: without enough context the chunk edges are padded, not read
+    if ops.THREADS > 1:
+        assert not mx.array_equal(ops.over_time_chunks(_smooth, x, halo=0, min_frames=1), whole)
+    short = x[:, :100]
+    assert mx.array_equal(ops.over_time_chunks(_smooth, short, halo=2), _smooth(short))
