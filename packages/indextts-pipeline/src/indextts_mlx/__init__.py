@@ -1,11 +1,49 @@
 """IndexTTS-2 zero-shot text-to-speech on MLX (``from indextts_mlx import IndexTTS2``).
 
 Importing this package runs the fast-BLAS bootstrap (via ``indextts_weights``) before
-anything imports MLX. ``IndexTTS2`` and ``synthesize`` arrive with the pipeline issue.
+anything imports MLX.
+
+    tts = IndexTTS2()                                   # weights from the defaults / env vars
+    audio = tts.synthesize("Hello.", spk_audio_prompt="speaker.wav")   # float32 (N,), 22,050 Hz
 """
 
-from indextts_weights import blas_status
+from indextts_weights import WeightsConfig, blas_status
+
+# isort: split
+
+from indextts_mlx.emotion_args import EMOTIONS, parse_emo_vector
+from indextts_mlx.errors import (
+    AudioInputError,
+    EmotionInputError,
+    FeatureNotAvailableError,
+    IndexTTSError,
+    InputTextError,
+    VoiceNotFoundError,
+    WeightsNotFoundError,
+)
+from indextts_mlx.pipeline import IndexTTS2, synthesize
+from indextts_mlx.result import SAMPLE_RATE, SegmentResult, SynthesisResult
+from indextts_mlx.voices import list_voices, resolve_voice
 
 __version__ = "0.1.0"
 
-__all__ = ["blas_status"]
+__all__ = [
+    "EMOTIONS",
+    "SAMPLE_RATE",
+    "AudioInputError",
+    "EmotionInputError",
+    "FeatureNotAvailableError",
+    "IndexTTS2",
+    "IndexTTSError",
+    "InputTextError",
+    "SegmentResult",
+    "SynthesisResult",
+    "VoiceNotFoundError",
+    "WeightsConfig",
+    "WeightsNotFoundError",
+    "blas_status",
+    "list_voices",
+    "parse_emo_vector",
+    "resolve_voice",
+    "synthesize",
+]
