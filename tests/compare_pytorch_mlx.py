@@ -3,20 +3,21 @@
 
 Run in the parity venv::
 
-    .venv-parity/bin/python tests/compare_pytorch_mlx.py --voice speaker.wav --save-dir out/
+    .venv-parity/bin/python tests/compare_pytorch_mlx.py --voice speaker.wav --text "Hello." \
+        --save-dir out/
 
-Prints ``name | shape | max|Δ| | cos_sim | pt_mean | mlx_mean`` (SPEC.md §5) for the stages
-ported so far, and exits 1 when a stage is outside its tolerance. Stages today: the
-audio front end (resampling, W2V-BERT input features, CAMPPlus fbank, S2Mel reference
-mel) the encoders (W2V-BERT hidden[17], normalized semantic features, semantic codec
-codes and S_ref, CAMPPlus style), and the decoder (prompt and inference length regulator,
-CFM mel, BigVGAN waveform), each side running from its own previous stage. Until the
-text front end and GPT are wired in, ``S_infer`` is a seeded random ``(1, --codes, 1024)``
-array, the same on both sides, and the CFM starts from the same noise on both sides. The
-official weights cannot be downloaded here, so both sides use the seeded random
-checkpoints the reference code writes in the official formats (``--seed``); ours are
-converted by ``indextts-weights convert``. ``--text`` is used by the text and GPT stages
-once they are ported.
+Prints ``name | shape | max|Δ| | cos_sim | pt_mean | mlx_mean`` (SPEC.md §5) and exits 1
+when a stage is outside its tolerance. The audio front-end rows (resampling, W2V-BERT input
+features, CAMPPlus fbank, S2Mel reference mel) compare the feature functions alone; every
+model row comes from one whole synthesis on each side: the reference's own
+``IndexTTS2.infer_generator`` (``tests/parity/pipeline_reference.py``) and our
+``IndexTTS2`` stages (``tests/parity/pipeline_stages.py``), with greedy-equivalent decoding
+(``num_beams=1, top_k=1``; the codes must be identical), the same CFM start noise, and
+``--max-codes`` as the GPT limit (random weights rarely stop). The official weights
+cannot be downloaded here, so both sides use the seeded random checkpoints the reference
+code writes in the official formats (``--seed``; ours converted by ``indextts-weights
+convert``) and a small ``bpe.model`` trained by the parity tests unless ``--bpe-model``
+names one. The text must make a single segment (≤ 120 tokens).
 """
 
 from __future__ import annotations
@@ -44,26 +45,17 @@ from parity.reference_features import (  # noqa: E402
 )
 
 PROMPT_SECONDS = 15  # the reference cuts prompts to 15 s
-# max|Δ| per stage (SPEC.md §5 where listed); cos ≥ 0.99999 for all.
-TOLERANCE = {
+# max|Δ| per audio front-end row; cos ≥ 0.99999 for all.
+FEATURE_TOLERANCE = {
     "resample 16k": 1e-5,
     "seamless fbank": 1e-3,
     "seamless attention mask": 0.0,
     "emotion seamless fbank": 1e-3,
     "CAMPPlus fbank": 2e-2,  # float32 noise floor of torchaudio: see test_features_parity
     "reference mel": 2e-2,
-    "W2V-BERT hidden[17]": 3e-3,
-    "normalized semantic features": 2e-3,
-    "semantic_codec codes": 0.0,
-    "semantic_codec S_ref": 5e-4,  # SPEC: 0.000
-    "CAMPPlus speaker style": 1.5e-2,
-    "prompt regulator": 1e-4,
-    "inference regulator": 1e-4,  # same S_infer on both sides
-    "CFM mel": 5e-3,  # same noise; measured 1.2e-6 (inputs carry the encoders' float noise)
-    "BigVGAN waveform": 1e-3,  # as test_bigvgan_parity; measured 7.8e-8
 }
 # cos_sim per stage where SPEC.md §5 asks less than 0.99999.
-MIN_COS = {"CFM mel": 0.9999, "BigVGAN waveform": 0.9999}
+MIN_COS = {"CFM mel": 0.9999, "BigVGAN waveform": 0.999}
 
 
 def load_like_reference(path: Path, sr: int | None = None) -> np.ndarray:
@@ -103,34 +95,42 @@ def mlx_stages(audio_22k: np.ndarray, emo_16k: np.ndarray) -> dict[str, np.ndarr
     }
 
 
-def add_encoder_stages(ref: dict, ours: dict, seed: int) -> None:
-    """W2V-BERT, normalization, semantic codec and CAMPPlus, each side from its own features."""
-    from parity.converted import CONVERTIBLE, converted_weights
-    from parity.encoder_stages import mlx_encoders, reference_encoders
+#: Model rows: our name → the reference run's name, max|Δ|, min cos (SPEC.md §5 order).
+PIPELINE_ROWS = {
+    "W2V-BERT hidden[17]": 3e-3,
+    "normalized semantic features": 2e-3,
+    "CAMPPlus speaker style": 1.5e-2,
+    "semantic_codec codes": 0.0,
+    "semantic_codec S_ref": 5e-4,  # SPEC: 0.000
+    "prompt regulator": 1e-4,
+    "text ids": 0.0,
+    "emovec": 1e-4,
+    "codes": 0.0,
+    "GPT latent": 2e-2,
+    "GPT latent proj": 3e-3,
+    "S_infer": 3e-3,
+    "inference regulator": 1e-3,
+    "CFM mel": 5e-3,  # same noise; measured 1.2e-6
+    "BigVGAN waveform": 1e-3,  # measured 6.9e-8
+}
+TOLERANCE = {**FEATURE_TOLERANCE, **PIPELINE_ROWS}
 
-    weights = converted_weights(CONVERTIBLE, seed)
-    inputs = {
-        side: (s["seamless fbank"], s["seamless attention mask"], s["CAMPPlus fbank"])
-        for side, s in (("ref", ref), ("ours", ours))
-    }
-    ref.update(reference_encoders(*inputs["ref"], seed=seed))
-    ours.update(mlx_encoders(weights, *inputs["ours"]))
 
+def add_pipeline_stages(
+    ref: dict, ours: dict, voice: Path, text: str, bpe_model: Path, seed: int, max_codes: int
+) -> None:
+    """Every model stage of one synthesis on each side (the reference's run is cached)."""
+    from parity.pipeline_reference import reference_pipeline
+    from parity.pipeline_stages import our_pipeline, our_stages
 
-def add_decoder_stages(ref: dict, ours: dict, seed: int, codes: int, steps: int) -> None:
-    """Length regulator (prompt and inference), CFM and BigVGAN, each side from its own
-    ``S_ref``, reference mel and style; ``S_infer`` is the same seeded array on both sides."""
-    from parity.converted import CONVERTIBLE, converted_weights
-    from parity.s2mel_stages import mlx_decoder, reference_decoder, seeded_s_infer
-
-    weights = converted_weights(CONVERTIBLE, seed)
-    s_infer = seeded_s_infer(codes, seed)
-    inputs = {
-        side: (s["semantic_codec S_ref"], s["reference mel"], s["CAMPPlus speaker style"])
-        for side, s in (("ref", ref), ("ours", ours))
-    }
-    ref.update(reference_decoder(*inputs["ref"], s_infer, steps=steps, seed=seed))
-    ours.update(mlx_decoder(weights, *inputs["ours"], s_infer, steps=steps, seed=seed))
+    (run,) = reference_pipeline(
+        voice, text, bpe_model=bpe_model, seed=seed, max_mel_tokens=max_codes
+    )
+    mine = our_stages(
+        our_pipeline(bpe_model, seed), voice, text, max_codes=max_codes, noise=run["CFM noise"]
+    )
+    for name in PIPELINE_ROWS:
+        ref[name], ours[name] = run[name], mine[name]
 
 
 def default_voice(directory: Path) -> Path:
@@ -146,55 +146,48 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="speaker prompt (any format librosa reads); default: a 15 s espeak-ng clip",
     )
-    parser.add_argument(
-        "--text",
-        default="Hello, this is a parity check.",
-        help="text for the text/GPT stages (once ported)",
-    )
+    parser.add_argument("--text", default="Hello, this is a parity check.", help="one segment")
     parser.add_argument("--save-dir", type=Path, help="write pt_<stage>.npy and mlx_<stage>.npy")
     parser.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the random official-format checkpoints (default 0)",
+        "--seed", type=int, default=0, help="seed of the random official-format checkpoints"
     )
     parser.add_argument(
-        "--codes",
-        type=int,
-        default=100,
-        help="length n of the seeded random S_infer (1, n, 1024) standing for the GPT codes, "
-        "the same array on both sides (default 100)",
+        "--max-codes", type=int, default=30, help="GPT code limit on both sides (default 30)"
     )
     parser.add_argument(
-        "--steps", type=int, default=25, help="CFM Euler steps (default 25, as infer_v2)"
+        "--bpe-model", type=Path, help="bpe.model (default: the parity tests' small one)"
     )
     parser.add_argument(
         "--features-only",
         action="store_true",
-        help="skip the model stages (no checkpoints are built or loaded)",
+        help="only the audio front-end rows (no checkpoints are built or loaded)",
     )
     args = parser.parse_args(argv)
+    if args.voice is not None and not args.voice.exists():
+        parser.error(f"voice file not found: {args.voice}")
+    if args.bpe_model is not None and not args.bpe_model.exists():
+        parser.error(f"bpe model not found: {args.bpe_model}")
 
     with tempfile.TemporaryDirectory() as tmp:
         voice = args.voice or default_voice(Path(tmp))
-        if not voice.exists():
-            parser.error(f"voice file not found: {voice}")
         audio_22k = load_like_reference(voice)
         emo_16k = load_like_reference(voice, sr=16000)
-    ref, ours = reference_stages(audio_22k, emo_16k), mlx_stages(audio_22k, emo_16k)
-    if not args.features_only:
-        add_encoder_stages(ref, ours, args.seed)
-        add_decoder_stages(ref, ours, args.seed, args.codes, args.steps)
+        ref, ours = reference_stages(audio_22k, emo_16k), mlx_stages(audio_22k, emo_16k)
+        if not args.features_only:
+            from parity.text_corpus import bpe_model
+
+            bpe = args.bpe_model or bpe_model()
+            add_pipeline_stages(ref, ours, voice, args.text, bpe, args.seed, args.max_codes)
 
     results: list[StageResult] = [compare(name, ref[name], ours[name]) for name in ref]
     print(
         f"voice: {voice.name if args.voice else 'espeak-ng speech_15s'}  "
-        f"({len(audio_22k) / 22050:.2f} s used)  text: {args.text!r} (text stages not ported yet)"
+        f"({len(audio_22k) / 22050:.2f} s used)  text: {args.text!r}"
     )
     if not args.features_only:
         print(
-            f"S2Mel: S_infer = the same seeded random (1, {args.codes}, 1024) on both sides "
-            f"(GPT not wired yet), CFM {args.steps} steps, cfg 0.7, the same start noise"
+            f"pipelines: greedy (num_beams=1, top_k=1), at most {args.max_codes} codes, "
+            "CFM 25 steps, cfg 0.7, the same start noise"
         )
     print(format_table(results))
     if args.save_dir:
