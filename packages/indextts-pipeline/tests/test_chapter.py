@@ -319,3 +319,33 @@ def test_killed_render_resumes_to_identical_bytes(chapter, tmp_path):
     assert "calls 3" in done.stdout  # only the three missing segments
     assert out.read_bytes() == whole.read_bytes()
     assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+SAMPLES = [
+    {"text": "ok"},
+    {"text": "ok", "voice": "Emma", "seed": 3, "use_emo_text": None, "emo_alpha": 0.5},
+    {"text": "ok", "emo_vector": [0.1] * 8, "pause_before_ms": 0, "audio_format": "flac"},
+    {},
+    {"text": ""},
+    {"text": " "},
+    {"text": 5},
+    {"text": "x", "seed": 1.5},
+    {"text": "x", "seed": True},
+    {"text": "x", "emo_vector": [0.1] * 7},
+    {"text": "x", "emo_vector": [0.1] * 7 + [-1]},
+    {"text": "x", "emo_alpha": 1.01},
+    {"text": "x", "audio_format": "aiff"},
+    {"text": "x", "sample_rate": 100},
+    {"text": "x", "other": 1},
+    ["text"],
+]
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=range(len(SAMPLES)))
+def test_validator_agrees_with_jsonschema(sample):
+    jsonschema = pytest.importorskip("jsonschema")
+    from indextts_mlx.segment_schema import segment_errors, segment_schema
+
+    jsonschema.Draft202012Validator.check_schema(segment_schema())
+    reference = list(jsonschema.Draft202012Validator(segment_schema()).iter_errors(sample))
+    assert bool(segment_errors(sample)) == bool(reference)
