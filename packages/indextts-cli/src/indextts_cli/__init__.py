@@ -1,4 +1,4 @@
-"""The ``indextts-tts`` command line (arrives with the CLI issue).
+"""The ``indextts-tts`` command line (``indextts_cli.cli:main``).
 
 Importing this package runs the fast-BLAS bootstrap (via ``indextts_mlx``).
 """

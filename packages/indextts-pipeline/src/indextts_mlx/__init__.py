@@ -11,6 +11,12 @@ from indextts_weights import WeightsConfig, blas_status
 
 # isort: split
 
+from indextts_mlx.chapter import (
+    ChapterRenderError,
+    ChapterReport,
+    SegmentsFileError,
+    render_segments_jsonl,
+)
 from indextts_mlx.emotion_args import EMOTIONS, parse_emo_vector
 from indextts_mlx.errors import (
     AudioInputError,
@@ -31,12 +37,15 @@ __all__ = [
     "EMOTIONS",
     "SAMPLE_RATE",
     "AudioInputError",
+    "ChapterRenderError",
+    "ChapterReport",
     "EmotionInputError",
     "FeatureNotAvailableError",
     "IndexTTS2",
     "IndexTTSError",
     "InputTextError",
     "SegmentResult",
+    "SegmentsFileError",
     "SynthesisResult",
     "VoiceNotFoundError",
     "WeightsConfig",
@@ -44,6 +53,7 @@ __all__ = [
     "blas_status",
     "list_voices",
     "parse_emo_vector",
+    "render_segments_jsonl",
     "resolve_voice",
     "synthesize",
 ]
