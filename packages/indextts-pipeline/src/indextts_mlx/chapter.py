@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from indextts_mlx.atomic import atomic_path
 from indextts_mlx.audio import file_digest
 from indextts_mlx.emotion_args import check_emotion_scale, resolve_emotion_mode
 from indextts_mlx.errors import IndexTTSError
@@ -325,20 +325,12 @@ def _cache_read(cache_dir: Path, key: str) -> np.ndarray | None:
 
 
 def _cache_write(cache_dir: Path, key: str, audio: np.ndarray) -> None:
-    path = _cache_path(cache_dir, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     digest = hashlib.sha256(audio.tobytes()).hexdigest()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, audio=audio, sha256=np.array(digest))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(_cache_path(cache_dir, key)) as tmp, open(tmp, "wb") as f:
+        np.savez(f, audio=audio, sha256=np.array(digest))
+        f.flush()
+        os.fsync(f.fileno())
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -487,13 +479,6 @@ def _write_manifest(out: Path, report: ChapterReport) -> Path:
             for p in report.segments
         ],
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return path

@@ -9,8 +9,6 @@ as ``.npz`` files in a folder (written atomically), so a re-render skips the enc
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, fields
@@ -20,6 +18,7 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
+from indextts_mlx.atomic import atomic_path
 from mlx_audio_features import kaldi_fbank, mel_spectrogram, seamless_fbank
 from mlx_indextts_models import normalize_semantic
 
@@ -153,15 +152,8 @@ class ConditioningCache:
         path = self._path(kind, digest)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
 
     def _remember(self, key: tuple[str, str], arrays: dict[str, np.ndarray]) -> None:
         self._memory[key] = arrays

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from indextts_mlx.atomic import atomic_path
 from indextts_mlx.errors import IndexTTSError
 
 #: Extension → soundfile format name.
@@ -38,13 +37,6 @@ def write_audio(
     path = Path(path).expanduser()
     fmt = audio_format_for(path, audio_format)
     subtype = "PCM_16" if fmt in ("WAV", "FLAC") else None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, np.asarray(audio, np.float32), sample_rate, format=fmt, subtype=subtype)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
