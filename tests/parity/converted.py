@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from indextts_weights.config import WEIGHT_FILES
@@ -61,12 +62,28 @@ def _code_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+#: Seconds a converted folder of other code or seed must have been unused before it is removed.
+STALE_AFTER = 6 * 3600
+
+
+def _prune(folders) -> None:
+    """Remove the folders whose last use (``.complete``'s mtime, else the folder's) is older
+    than :data:`STALE_AFTER`."""
+    now = time.time()
+    for folder in folders:
+        marker = folder / ".complete"
+        used = (marker if marker.exists() else folder).stat().st_mtime
+        if now - used > STALE_AFTER:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _converted_file(name: str, seed: int) -> Path:
     """``<name>.npz`` converted by the real CLI from the seeded checkpoint (cached).
 
-    One folder per name, keyed by the source checkpoint and the conversion code; older
+    One folder per name, keyed by the source checkpoint and the conversion code. Other
     folders of the same name (stale code or another seed) are removed when a new one is
-    made, so the multi-GB GPT and W2V-BERT outputs exist once.
+    made, but only once unused for :data:`STALE_AFTER` seconds: a run with other code
+    (another checkout, a CI clone) may be reading them right now.
     """
     source = _source(name, seed)
     key = cache_key(source=source.parent.name, code=_code_digest())
@@ -74,11 +91,11 @@ def _converted_file(name: str, seed: int) -> Path:
     out = root / f"{name}-{key}"
     target = out / WEIGHT_FILES[name]
     if (out / ".complete").exists():
+        (out / ".complete").touch()  # in use: keeps it from being pruned by other runs
         return target
     if not UV_PYTHON.exists():
         raise RuntimeError(f"{UV_PYTHON} is missing: run `uv sync` (scripts/test does)")
-    for stale in root.glob(f"{name}-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    _prune(root.glob(f"{name}-*"))
     with tempfile.TemporaryDirectory() as tmp:
         link = Path(tmp) / "official" / SOURCE_LAYOUT[name]
         link.parent.mkdir(parents=True)

@@ -5,6 +5,8 @@ The official files are written torch-free with ``indextts_weights.readers.testin
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -46,7 +48,12 @@ def test_converts_stats_and_matrices_found_anywhere_under_src(official, tmp_path
     assert read_npz(out / "speaker_matrix.npz")["weight"].shape == (73, 192)
     np.testing.assert_array_equal(read_npz(out / "emotion_matrix.npz")["weight"], values["feat2"])
     assert (out / "bpe.model").read_bytes() == b"sentencepiece"
-    assert len(lines) == 3 and lines[0].startswith("[1/3]")
+    # per file: a line before (source name and size) and one after (output, size, seconds)
+    assert len(lines) == 8, lines
+    assert lines[0] == "[1/4] wav2vec2bert_stats.pt (8.8 KiB) -> semantic_stats.npz ..."
+    assert re.fullmatch(r"\[1/4\] semantic_stats\.npz: 8\.8 KiB in \d+\.\d\d s", lines[1])
+    assert re.fullmatch(r"\[4/4\] bpe\.model: 13 B copied in \d+\.\d\d s", lines[6])
+    assert lines[7].startswith("manifest.json: sizes and SHA-256 in ")
 
 
 def test_refuses_to_overwrite_without_force(official, tmp_path):
@@ -89,6 +96,12 @@ def test_cli_convert_reports_and_exits_2_on_errors(official, tmp_path):
     assert "semantic_stats:" in ok.output
     again = runner.invoke(main, ["convert", "--src", str(src), "--out", str(tmp_path / "w")])
     assert again.exit_code == 2 and "refusing to overwrite" in again.output
+    # one line naming every existing output, no traceback
+    assert again.output.strip().splitlines() == [
+        f"error: refusing to overwrite 4 existing file(s) in {tmp_path / 'w'}: "
+        "semantic_stats.npz, speaker_matrix.npz, emotion_matrix.npz, bpe.model "
+        "(pass --force to replace them)"
+    ]
     empty = tmp_path / "empty"
     empty.mkdir()
     none = runner.invoke(main, ["convert", "--src", str(empty), "--out", str(tmp_path / "x")])

@@ -1,20 +1,72 @@
-"""``indextts-weights``: convert the official IndexTTS-2 checkpoints to MLX NPZ files."""
+"""``indextts-weights``: get, convert, verify and describe the IndexTTS-MLX weight files."""
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from indextts_weights.errors import WeightsError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+def _one_line(text: str) -> str:
+    return "; ".join(line.strip() for line in str(text).strip().splitlines() if line.strip())
+
+
+def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Errors become one ``error: ...`` line on stderr and exit code 2; with ``--debug``
+    (before the command name) they propagate with their traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            return command(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if (ctx.obj or {}).get("debug"):
+                raise
+            if isinstance(exc, (WeightsError, OSError)):
+                message = _one_line(str(exc)) or type(exc).__name__
+            else:
+                message = (
+                    f"unexpected {type(exc).__name__}: {_one_line(str(exc))} "
+                    "(run `indextts-weights --debug ...` for the traceback)"
+                )
+            click.echo(f"error: {message}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _progress(line: str) -> None:
+    click.echo(line, err=True)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="""\b
+Examples:
+  indextts-weights download --out ~/weights
+  indextts-weights convert --src ~/IndexTTS-2 --out ~/weights
+  indextts-weights verify ~/weights
+  indextts-weights info ~/weights
+  indextts-weights --debug verify ~/weights   # tracebacks on errors""",
+)
+@click.option(
+    "--debug", is_flag=True, help="Show tracebacks on errors (give it before the command)."
+)
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
-    """Manage IndexTTS-MLX weights (torch is never needed)."""
+    """Manage IndexTTS-MLX weights (torch is never needed).
+
+    Errors print one line and exit with code 2.
+    """
     ctx.obj = {"debug": debug}
 
 
@@ -31,35 +83,157 @@ def main(ctx: click.Context, debug: bool) -> None:
     "out",
     required=True,
     type=click.Path(path_type=Path),
-    help="Destination folder for the NPZ files.",
+    help="Destination folder for the NPZ files, bpe.model and manifest.json.",
 )
 @click.option("--only", multiple=True, help="Convert just this file (repeatable), e.g. campplus.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
-@click.pass_context
-def convert(ctx: click.Context, src: Path, out: Path, only: tuple[str, ...], force: bool) -> None:
+@_handle_errors
+def convert(src: Path, out: Path, only: tuple[str, ...], force: bool) -> None:
     """Convert official checkpoints found under SRC into OUT.
 
     \b
-    Looks for: campplus_cn_common.bin, semantic_codec/model.safetensors,
-    w2v-bert-2.0/model.safetensors, wav2vec2bert_stats.pt, feat1.pt, feat2.pt, bpe.model.
+    Looks for: gpt.pth, s2mel.pth, bigvgan_generator.pt, campplus_cn_common.bin,
+    semantic_codec/model.safetensors, w2v-bert-2.0/model.safetensors,
+    wav2vec2bert_stats.pt, feat1.pt, feat2.pt, bpe.model.
+    Writes OUT/manifest.json (size, SHA-256, format version and array shapes
+    of every output); refuses to overwrite existing outputs without --force.
+    Progress (file, size, seconds) goes to stderr.
+
+    \b
+    Example:
+      indextts-weights convert --src ~/IndexTTS-2 --out ~/weights
     """
     from indextts_weights.convert import convert as run_convert
 
-    try:
-        written = run_convert(
-            src,
-            out,
-            only=only or None,
-            force=force,
-            progress=lambda line: click.echo(line, err=True),
-        )
-    except WeightsError as exc:
-        if ctx.obj["debug"]:
-            raise
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    if not written:
-        click.echo(f"error: no official checkpoint found under {src}", err=True)
-        sys.exit(2)
+    written = run_convert(src, out, only=only or None, force=force, progress=_progress)
+    if not any(name != "bpe_model" for name in written):
+        raise WeightsError(f"no official checkpoint found under {src}")
     for name, path in written.items():
         click.echo(f"{name}: {path}")
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--no-hash", is_flag=True, help="Skip the SHA-256 check (sizes and shapes only).")
+@_handle_errors
+def verify(folder: Path, no_hash: bool) -> None:
+    """Check the weights in FOLDER against its manifest.json.
+
+    \b
+    One line per file: ok / missing / size mismatch / hash mismatch /
+    shape mismatch / unreadable (and absent for missing optional files).
+    Without a manifest only presence and NPZ readability are checked
+    (with a warning). Exit code 0 when all is well, 1 otherwise.
+
+    \b
+    Example:
+      indextts-weights verify ~/weights
+    """
+    from indextts_weights.manifest import MANIFEST_NAME
+    from indextts_weights.manifest import verify as run_verify
+
+    checks, has_manifest = run_verify(folder, hashes=not no_hash)
+    if not has_manifest:
+        click.echo(
+            f"warning: no {MANIFEST_NAME} in {folder}: sizes and SHA-256 hashes cannot be "
+            "checked, only presence and NPZ readability (convert again to write one)",
+            err=True,
+        )
+    width = max(len(c.name) for c in checks)
+    for check in checks:
+        detail = f"  {check.detail}" if check.detail else ""
+        click.echo(f"{check.status:<15} {check.name:<{width}}{detail}")
+    failed = [c for c in checks if c.failed]
+    if failed:
+        click.echo(f"{len(failed)} problem(s) in {folder}", err=True)
+        sys.exit(1)
+    click.echo(f"all {sum(c.status == 'ok' for c in checks)} file(s) ok", err=True)
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@_handle_errors
+def info(folder: Path) -> None:
+    """Describe the weights in FOLDER: each file's size, parameter count and
+    format version, whether the optional emotion matrices are there, and totals.
+
+    \b
+    Example:
+      indextts-weights info ~/weights
+    """
+    from indextts_weights.manifest import OPTIONAL_FILES, human_size, inventory
+
+    rows = inventory(folder)
+    width = max(len(r.name) for r in rows)
+    click.echo(f"{'file':<{width}}  {'size':>10}  {'parameters':>13}  format")
+    for row in rows:
+        if row.size is None:
+            note = "(optional)" if row.name in OPTIONAL_FILES else "(missing)"
+            click.echo(f"{row.name:<{width}}  {'-':>10}  {'-':>13}  {note}")
+            continue
+        params = f"{row.parameters:,}" if row.parameters is not None else "-"
+        version = f"v{row.format_version}" if row.format_version is not None else "-"
+        if row.problem:
+            version = f"unreadable: {row.problem}"
+        click.echo(f"{row.name:<{width}}  {human_size(row.size):>10}  {params:>13}  {version}")
+    present = [r for r in rows if r.size is not None]
+    total_size = sum(r.size or 0 for r in present)
+    total_params = sum(r.parameters or 0 for r in present)
+    click.echo(
+        f"{'total':<{width}}  {human_size(total_size):>10}  {total_params:>13,}  "
+        f"{len(present)} file(s)"
+    )
+    optional = {r.name: r.size is not None for r in rows if r.name in OPTIONAL_FILES}
+    if all(optional.values()):
+        click.echo("emotion matrices: present (emo_vector available)")
+    else:
+        absent = ", ".join(name for name, there in sorted(optional.items()) if not there)
+        click.echo(f"emotion matrices: absent ({absent}; emo_vector unavailable)")
+
+
+@main.command()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Destination folder (default: $INDEXTTS_MLX_WEIGHTS_DIR or "
+    "~/.local/share/indextts-mlx/weights).",
+)
+@click.option(
+    "--cache",
+    "cache",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the official files are downloaded (default: ~/.cache/indextts-mlx/official); "
+    "files already there are not fetched again.",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@_handle_errors
+def download(out: Path | None, cache: Path | None, force: bool) -> None:
+    """Fetch the official checkpoints from the Hugging Face Hub and convert them.
+
+    \b
+    Fetches IndexTeam/IndexTTS-2 (gpt.pth, s2mel.pth, bpe.model,
+    wav2vec2bert_stats.pt, feat1.pt, feat2.pt), amphion/MaskGCT
+    (semantic_codec/model.safetensors), funasr/campplus
+    (campplus_cn_common.bin), facebook/w2v-bert-2.0 (model.safetensors)
+    and nvidia/bigvgan_v2_22khz_80band_256x (bigvgan_generator.pt),
+    then converts them into OUT (as `convert` does).
+    Needs: pip install 'indextts-weights[download]'
+
+    \b
+    Example:
+      indextts-weights download --out ~/weights
+    """
+    import indextts_weights.download as downloading
+    from indextts_weights.config import default_weights_dir
+
+    target = out if out is not None else default_weights_dir()
+    written = downloading.download(target, cache_dir=cache, force=force, progress=_progress)
+    for name, path in written.items():
+        click.echo(f"{name}: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,10 @@ writes atomically with the format version recorded.
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
+import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ import numpy as np
 
 from indextts_weights.config import WEIGHT_FILES
 from indextts_weights.errors import WeightsError
+from indextts_weights.manifest import BPE_NAME, human_size, update_manifest
 from indextts_weights.npz import save_npz
 from indextts_weights.readers import read_checkpoint
 
@@ -247,7 +251,11 @@ def convert(
         out_dir: destination of the NPZ files (and ``bpe.model``, copied when found).
         only: convert just these names (then each must be found).
         force: overwrite existing outputs.
-        progress: called with a one-line message before each file.
+        progress: called with one-line messages: before each file (source name and
+            size), after it (output name, size, seconds), and for the manifest.
+
+    Also writes (atomically) ``manifest.json`` in ``out_dir``: the size, SHA-256, format
+    version and array shapes of every output file (:mod:`indextts_weights.manifest`).
 
     Returns:
         name → written path.
@@ -269,17 +277,58 @@ def convert(
         details = "; ".join(f"{n} ({CONVERTERS[n].origin})" for n in absent)
         raise WeightsError(f"not found under {src_dir}: {details}")
     planned = {n: out_dir / CONVERTERS[n].output for n, p in sources.items() if p is not None}
-    existing = [str(p) for p in planned.values() if p.exists()]
+    bpe = None if only else find_source(src_dir, BPE_PATTERNS, "bpe.model")
+    targets = [*planned.values(), *([out_dir / BPE_NAME] if bpe is not None else [])]
+    existing = [p.name for p in targets if p.exists()]
     if existing and not force:
-        raise WeightsError(f"refusing to overwrite {', '.join(existing)} (use --force)")
+        raise WeightsError(
+            f"refusing to overwrite {len(existing)} existing file(s) in {out_dir}: "
+            f"{', '.join(existing)} (pass --force to replace them)"
+        )
     written: dict[str, Path] = {}
+    total = len(planned) + (bpe is not None)
     for index, (name, target) in enumerate(planned.items(), 1):
+        source = sources[name]
         if progress:
-            progress(f"[{index}/{len(planned)}] {sources[name]} -> {target.name}")
-        written[name] = convert_file(name, sources[name], target)
-    bpe = find_source(src_dir, BPE_PATTERNS, "bpe.model")
-    if bpe is not None and not only:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(bpe, out_dir / "bpe.model")
-        written["bpe_model"] = out_dir / "bpe.model"
+            progress(
+                f"[{index}/{total}] {source.name} ({human_size(source.stat().st_size)}) "
+                f"-> {target.name} ..."
+            )
+        start = time.perf_counter()
+        written[name] = convert_file(name, source, target)
+        if progress:
+            progress(
+                f"[{index}/{total}] {target.name}: {human_size(target.stat().st_size)} "
+                f"in {time.perf_counter() - start:.2f} s"
+            )
+    if bpe is not None:
+        start = time.perf_counter()
+        written["bpe_model"] = _copy_atomic(bpe, out_dir / BPE_NAME)
+        if progress:
+            progress(
+                f"[{total}/{total}] {BPE_NAME}: {human_size(bpe.stat().st_size)} copied "
+                f"in {time.perf_counter() - start:.2f} s"
+            )
+    if written:
+        start = time.perf_counter()
+        path = update_manifest(out_dir, written.values())
+        if progress:
+            progress(f"{path.name}: sizes and SHA-256 in {time.perf_counter() - start:.2f} s")
     return written
+
+
+def _copy_atomic(source: Path, target: Path) -> Path:
+    """Copy ``source`` to ``target`` through a temporary file in the target's folder."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
