@@ -1,24 +1,65 @@
-"""``load_*``: build each MLX model at the IndexTTS-2 config and load its NPZ strictly."""
+"""``load_*``: build each MLX model and load its NPZ strictly.
+
+The model is built at IndexTTS-2's configuration unless the file carries a ``config``
+record (:func:`~indextts_weights.npz.save_npz` ``config=``; e.g. the tiny test weights of
+``indextts_mlx.testing``); an explicit ``args`` argument wins over both.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import mlx.core as mx
 import numpy as np
 
 from indextts_weights.errors import WeightsError
 from indextts_weights.loading import load_module
-from indextts_weights.npz import check_state, read_npz
+from indextts_weights.npz import args_from_record, check_state, read_config, read_npz
 from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
 from mlx_indextts_models.gpt import UnifiedVoice, UnifiedVoiceArgs
+from mlx_indextts_models.s2mel.dit import DiTArgs
 from mlx_indextts_models.s2mel.model import S2Mel
+from mlx_indextts_models.s2mel.regulator import RegulatorArgs
+from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
 from mlx_indextts_models.semantic_codec import RepCodec, SemanticCodecArgs
 from mlx_indextts_models.w2vbert import W2VBertArgs, W2VBertModel
 
 EMO_NUM = (3, 17, 2, 8, 4, 5, 10, 24)  # rows per emotion in feat1/feat2, 73 in all
+
+A = TypeVar("A")
+
+
+@dataclass
+class S2MelArgs:
+    """The configuration of :class:`S2Mel` (its constructor's arguments) and of its
+    ``gpt_layer`` (Linear widths: GPT latent → ... → semantic dim)."""
+
+    dit: DiTArgs = field(default_factory=DiTArgs)
+    wavenet: WaveNetArgs = field(default_factory=WaveNetArgs)
+    regulator: RegulatorArgs = field(default_factory=RegulatorArgs)
+    gpt_layer: tuple[int, ...] = (1280, 256, 128, 1024)
+
+
+@dataclass
+class VectorArgs:
+    """The width of a plain table file: ``semantic_stats`` (semantic dim, 1024),
+    ``emotion_matrix`` (GPT emovec dim, 1280), ``speaker_matrix`` (style dim, 192)."""
+
+    dim: int
+
+
+def _args(path: str | Path, model: str, cls: type[A], explicit: A | None, default: Any) -> A:
+    """``explicit`` if given, else the file's config record, else ``default()``."""
+    if explicit is not None:
+        return explicit
+    record = read_config(path, model=model)
+    if record is None:
+        return default()
+    return args_from_record(cls, record, source=str(path))
 
 
 def load_bigvgan(path: str | Path, args: BigVGANArgs | None = None) -> BigVGAN:
@@ -26,25 +67,32 @@ def load_bigvgan(path: str | Path, args: BigVGANArgs | None = None) -> BigVGAN:
 
     Args:
         path: the file ``indextts-weights convert`` wrote from ``bigvgan_generator.pt``.
-        args: the vocoder's configuration; default ``nvidia/bigvgan_v2_22khz_80band_256x``'s.
+        args: the vocoder's configuration; default the file's config record, else
+            ``nvidia/bigvgan_v2_22khz_80band_256x``'s.
     """
-    return load_module(BigVGAN(args or BigVGANArgs()), path, model="bigvgan")
+    args = _args(path, "bigvgan", BigVGANArgs, args, BigVGANArgs)
+    return load_module(BigVGAN(args), path, model="bigvgan")
 
 
-def load_campplus(path: str | Path) -> CAMPPlus:
+def load_campplus(path: str | Path, args: CAMPPlusArgs | None = None) -> CAMPPlus:
     """``campplus.npz`` → :class:`CAMPPlus` (80-bin fbank → 192-d style), eval mode."""
-    return load_module(CAMPPlus(CAMPPlusArgs()), path, model="campplus")
+    args = _args(path, "campplus", CAMPPlusArgs, args, CAMPPlusArgs)
+    return load_module(CAMPPlus(args), path, model="campplus")
 
 
-def load_s2mel(path: str | Path) -> S2Mel:
+def load_s2mel(path: str | Path, args: S2MelArgs | None = None) -> S2Mel:
     """``s2mel_pytorch.npz`` → :class:`S2Mel` (``cfm``: DiT + WaveNet + Euler sampler,
-    ``length_regulator``, ``gpt_layer``) at IndexTTS-2's configuration."""
-    return load_module(S2Mel(), path, model="s2mel")
+    ``length_regulator``, ``gpt_layer``), at IndexTTS-2's configuration unless the file's
+    config record (or ``args``) says otherwise."""
+    args = _args(path, "s2mel", S2MelArgs, args, S2MelArgs)
+    model = S2Mel(args.dit, args.wavenet, args.regulator, args.gpt_layer)
+    return load_module(model, path, model="s2mel")
 
 
-def load_semantic_codec(path: str | Path) -> RepCodec:
+def load_semantic_codec(path: str | Path, args: SemanticCodecArgs | None = None) -> RepCodec:
     """``semantic_codec.npz`` → :class:`RepCodec` (encoder + quantizer of MaskGCT's codec)."""
-    return load_module(RepCodec(SemanticCodecArgs()), path, model="semantic_codec")
+    args = _args(path, "semantic_codec", SemanticCodecArgs, args, SemanticCodecArgs)
+    return load_module(RepCodec(args), path, model="semantic_codec")
 
 
 def load_gpt(path: str | Path, args: UnifiedVoiceArgs | None = None) -> UnifiedVoice:
@@ -52,9 +100,11 @@ def load_gpt(path: str | Path, args: UnifiedVoiceArgs | None = None) -> UnifiedV
 
     Args:
         path: the file ``indextts-weights convert`` wrote from ``gpt.pth``.
-        args: the model's configuration; default IndexTTS-2's (``cfg.gpt``).
+        args: the model's configuration; default the file's config record, else
+            IndexTTS-2's (``cfg.gpt``).
     """
-    return load_module(UnifiedVoice(args or UnifiedVoiceArgs()), path, model="gpt")
+    args = _args(path, "gpt", UnifiedVoiceArgs, args, UnifiedVoiceArgs)
+    return load_module(UnifiedVoice(args), path, model="gpt")
 
 
 def _w2vbert_layers(path: str | Path) -> int:
@@ -65,27 +115,39 @@ def _w2vbert_layers(path: str | Path) -> int:
     return len(layers)
 
 
-def load_w2vbert(path: str | Path) -> W2VBertModel:
-    """``w2vbert.npz`` → :class:`W2VBertModel` with as many layers as the file holds
-    (17 from ``indextts-weights convert``: enough for ``hidden_states[17]``)."""
-    args = W2VBertArgs(num_hidden_layers=_w2vbert_layers(path))
+def load_w2vbert(path: str | Path, args: W2VBertArgs | None = None) -> W2VBertModel:
+    """``w2vbert.npz`` → :class:`W2VBertModel` (the file's config record, else the official
+    configuration with as many layers as the file holds: 17 from ``indextts-weights
+    convert``, enough for ``hidden_states[17]``)."""
+    args = _args(
+        path,
+        "w2vbert",
+        W2VBertArgs,
+        args,
+        lambda: W2VBertArgs(num_hidden_layers=_w2vbert_layers(path)),
+    )
     return load_module(W2VBertModel(args), path, model="w2vbert")
 
 
+def _dim(path: str | Path, model: str, default: int) -> int:
+    return _args(path, model, VectorArgs, None, lambda: VectorArgs(default)).dim
+
+
 def load_semantic_stats(path: str | Path) -> tuple[mx.array, mx.array]:
-    """``semantic_stats.npz`` → ``(mean, std)``, each ``(1024,)``: the normalization of
-    W2V-BERT ``hidden_states[17]``."""
+    """``semantic_stats.npz`` → ``(mean, std)``, each ``(1024,)`` (or the ``dim`` of the
+    file's config record): the normalization of W2V-BERT ``hidden_states[17]``."""
+    dim = _dim(path, "semantic_stats", 1024)
     arrays = read_npz(path, model="semantic_stats")
-    check_state(arrays, {"mean": (1024,), "std": (1024,)}, source=str(path))
+    check_state(arrays, {"mean": (dim,), "std": (dim,)}, source=str(path))
     return mx.array(arrays["mean"]), mx.array(arrays["std"])
 
 
 def load_emotion_matrices(
     emotion_path: str | Path, speaker_path: str | Path
 ) -> tuple[list[mx.array], list[mx.array]]:
-    """``emotion_matrix.npz`` (73, 1280) and ``speaker_matrix.npz`` (73, 192), split into the
-    8 emotion groups of :data:`EMO_NUM` (happy, angry, sad, afraid, disgusted, melancholic,
-    surprised, calm).
+    """``emotion_matrix.npz`` (73, 1280) and ``speaker_matrix.npz`` (73, 192) (widths from
+    the files' config records when they have one), split into the 8 emotion groups of
+    :data:`EMO_NUM` (happy, angry, sad, afraid, disgusted, melancholic, surprised, calm).
 
     Returns:
         ``(emotion_groups, speaker_groups)``: 8 arrays each, ``(n_i, 1280)`` and ``(n_i, 192)``.
@@ -95,6 +157,7 @@ def load_emotion_matrices(
         (emotion_path, "emotion_matrix", 1280),
         (speaker_path, "speaker_matrix", 192),
     ):
+        dim = _dim(path, model, dim)
         arrays = read_npz(path, model=model)
         check_state(arrays, {"weight": (sum(EMO_NUM), dim)}, source=str(path))
         bounds = np.cumsum(EMO_NUM)[:-1]

@@ -1,12 +1,23 @@
-"""Our NPZ weight files: atomic writes, a recorded format version, strict loading."""
+"""Our NPZ weight files: atomic writes, a recorded format version, strict loading.
+
+The metadata (a JSON object stored as a uint8 array under :data:`META_KEY`) holds
+``format_version``, ``model`` and, optionally, ``config``: the model's configuration as a
+JSON object (the fields of its ``Args`` dataclass, nested dataclasses as nested objects,
+tuples as lists). Files without ``config`` hold the official configuration; the loaders
+build a non-default model from the record (:func:`args_from_record`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -16,8 +27,30 @@ FORMAT_VERSION = 1
 META_KEY = "__indextts_mlx_meta__"
 
 
-def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray], *, model: str) -> Path:
-    """Write ``arrays`` to ``path`` atomically, with ``{"format_version", "model"}`` metadata.
+T = TypeVar("T")
+
+
+def config_record(config: Any) -> dict[str, Any]:
+    """A model configuration as a JSON-ready dict: a dataclass instance (nested dataclasses
+    become dicts, tuples lists) or a mapping, checked to survive ``json.dumps``."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        record = dataclasses.asdict(config)
+    elif isinstance(config, Mapping):
+        record = dict(config)
+    else:
+        raise TypeError(f"config must be a dataclass instance or a mapping, got {config!r}")
+    return json.loads(json.dumps(record, allow_nan=False))
+
+
+def save_npz(
+    path: str | Path,
+    arrays: Mapping[str, np.ndarray],
+    *,
+    model: str,
+    config: Any = None,
+) -> Path:
+    """Write ``arrays`` to ``path`` atomically, with ``{"format_version", "model"}`` metadata
+    (and ``"config"``: :func:`config_record` of ``config``, when given).
 
     The metadata is stored as a uint8 array of JSON under :data:`META_KEY`, so the file
     loads with ``allow_pickle=False``.
@@ -25,7 +58,10 @@ def save_npz(path: str | Path, arrays: Mapping[str, np.ndarray], *, model: str) 
     path = Path(path)
     if META_KEY in arrays:
         raise ValueError(f"{META_KEY} is reserved")
-    meta = json.dumps({"format_version": FORMAT_VERSION, "model": model}).encode()
+    fields: dict[str, Any] = {"format_version": FORMAT_VERSION, "model": model}
+    if config is not None:
+        fields["config"] = config_record(config)
+    meta = json.dumps(fields).encode()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -47,17 +83,35 @@ def read_npz(path: str | Path, *, model: str | None = None) -> dict[str, np.ndar
     Raises:
         WeightsError: missing file, not an NPZ, no/unknown format version, wrong model.
     """
+    return _read(path, model=model, arrays=True)[1]
+
+
+def read_config(path: str | Path, *, model: str | None = None) -> dict[str, Any] | None:
+    """The ``config`` record of one of our NPZ files (None when it has none: the official
+    configuration), reading only the metadata. Checks as :func:`read_npz` does."""
+    return _read(path, model=model, arrays=False)[0].get("config")
+
+
+def _read(
+    path: str | Path, *, model: str | None, arrays: bool
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+            keys = data.files if arrays else [k for k in data.files if k == META_KEY]
+            found = {key: data[key] for key in keys}
     except (OSError, ValueError) as exc:
         raise WeightsError(f"{path} is not a readable NPZ file: {exc}") from exc
-    if META_KEY not in arrays:
+    if META_KEY not in found:
         raise WeightsError(f"{path} has no format version: convert it again with indextts-weights")
-    meta = json.loads(arrays.pop(META_KEY).tobytes().decode())
+    try:
+        meta = json.loads(found.pop(META_KEY).tobytes().decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise WeightsError(f"{path} has unreadable metadata: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise WeightsError(f"{path} has unreadable metadata: {meta!r}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise WeightsError(
             f"{path} has format version {meta.get('format_version')}, this version reads "
@@ -65,7 +119,58 @@ def read_npz(path: str | Path, *, model: str | None = None) -> dict[str, np.ndar
         )
     if model is not None and meta.get("model") != model:
         raise WeightsError(f"{path} holds {meta.get('model')!r} weights, expected {model!r}")
-    return arrays
+    if "config" in meta and not isinstance(meta["config"], dict):
+        raise WeightsError(f"{path}: its config record is not a JSON object")
+    return meta, found
+
+
+def args_from_record(cls: type[T], record: Mapping[str, Any], *, source: str = "config") -> T:
+    """Rebuild the dataclass ``cls`` from a :func:`config_record` (nested dataclasses and
+    tuples restored from their field types; fields the record omits keep their defaults).
+
+    Raises:
+        WeightsError: a key that is not a field of ``cls``, or values it rejects.
+    """
+    try:
+        return _build(cls, record, source)
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"{source}: config record does not fit {cls.__name__}: {exc}") from exc
+
+
+def _build(cls: type[T], record: Mapping[str, Any], source: str) -> T:
+    if not isinstance(record, Mapping):
+        raise TypeError(f"expected an object for {cls.__name__}, got {record!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+    unknown = sorted(set(record) - names)
+    if unknown:
+        raise WeightsError(f"{source}: {cls.__name__} has no field(s) {', '.join(unknown)}")
+    kwargs = {name: _convert(hints[name], value, source) for name, value in record.items()}
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, source: str) -> Any:
+    """A JSON value as the field type ``tp`` wants it (dataclasses, tuples)."""
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(options[0], value, source) if len(options) == 1 else value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, source)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, source) for v in value)
+        if args:
+            if len(args) != len(value):
+                raise ValueError(f"expected {len(args)} items, got {value!r}")
+            return tuple(_convert(a, v, source) for a, v in zip(args, value, strict=True))
+        return tuple(value)
+    if tp is tuple:
+        return tuple(value)
+    return value
 
 
 def check_state(

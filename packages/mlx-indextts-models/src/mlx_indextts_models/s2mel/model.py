@@ -13,6 +13,8 @@ The configuration is the package's data (the ``Args`` defaults), not a yaml file
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import mlx.nn as nn
 
 from mlx_indextts_models.gpt import GPTLayer
@@ -20,6 +22,9 @@ from mlx_indextts_models.s2mel.cfm import CFM
 from mlx_indextts_models.s2mel.dit import DiTArgs
 from mlx_indextts_models.s2mel.regulator import InterpolateRegulator, RegulatorArgs
 from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
+
+#: ``gpt_layer``'s Linear widths in IndexTTS-2 (GPT latent 1280 → 256 → 128 → 1024).
+GPT_LAYER_DIMS = (1280, 256, 128, 1024)
 
 
 class S2Mel(nn.Module):
@@ -30,8 +35,10 @@ class S2Mel(nn.Module):
         dit: DiTArgs | None = None,
         wavenet: WaveNetArgs | None = None,
         regulator: RegulatorArgs | None = None,
+        gpt_layer: Sequence[int] = GPT_LAYER_DIMS,
     ) -> None:
+        """``gpt_layer``: the Linear widths, GPT latent → ... → semantic dim."""
         super().__init__()
         self.cfm = CFM(dit, wavenet)
         self.length_regulator = InterpolateRegulator(regulator)
-        self.gpt_layer = GPTLayer()
+        self.gpt_layer = GPTLayer(gpt_layer)
