@@ -525,7 +525,7 @@ def tiny_bpe_model(vocab_size: int = 300) -> Path:
     """A tiny English ``bpe.model`` (BPE, 400 generated upper-case lines; ids 0/1/2 =
     ``<s>``/``</s>``/``<unk>`` as the official model), cached. Covers e.g. ``"Hello there,
     how are you today?"`` without unknown pieces."""
-    import sentencepiece as spm
+    from indextts_mlx.testing import train_bpe_model
 
     words = _BPE_WORDS.split()
     lines = [
@@ -534,22 +534,7 @@ def tiny_bpe_model(vocab_size: int = 300) -> Path:
     ]
 
     def build(path: Path) -> None:
-        prefix = path.with_suffix("")
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(lines),
-            model_prefix=str(prefix),
-            vocab_size=vocab_size,
-            model_type="bpe",
-            character_coverage=1.0,
-            bos_id=0,
-            eos_id=1,
-            unk_id=2,
-            pad_id=-1,
-            num_threads=1,
-            hard_vocab_limit=False,
-            minloglevel=2,
-        )
-        prefix.with_suffix(".vocab").unlink()
+        train_bpe_model(lines, path, vocab_size, hard_vocab_limit=False)
 
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
     return cached_file("pipeline-bpe", "bpe.model", build, corpus=digest, vocab=vocab_size)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from indextts_mlx.testing import train_bpe_model
 from indextts_mlx.text.tokenize import tokenize_by_cjk_char
 from parity.harness import cached_file
 
@@ -162,27 +163,10 @@ def _corpus() -> list[str]:
 
 def bpe_model() -> Path:
     """The cached ``bpe.model`` (built on first use)."""
-    import sentencepiece as spm
-
     lines = _corpus()
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
     def build(path: Path) -> None:
-        prefix = path.with_suffix("")
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(lines),
-            model_prefix=str(prefix),
-            vocab_size=VOCAB_SIZE,
-            model_type="bpe",
-            character_coverage=1.0,
-            bos_id=0,
-            eos_id=1,
-            unk_id=2,
-            pad_id=-1,
-            num_threads=1,
-            hard_vocab_limit=False,
-            minloglevel=2,
-        )
-        prefix.with_suffix(".vocab").unlink()
+        train_bpe_model(lines, path, VOCAB_SIZE, hard_vocab_limit=False)
 
     return cached_file("text-bpe", "bpe.model", build, corpus=digest, vocab=VOCAB_SIZE)

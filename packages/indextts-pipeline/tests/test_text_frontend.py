@@ -12,6 +12,7 @@ import warnings
 
 import pytest
 
+from indextts_mlx.testing import train_bpe_model
 from indextts_mlx.text import TextFrontEnd, TextNormalizer, TextTokenizer, text_to_segments
 from indextts_mlx.text.normalize import WetextNormalizer
 from indextts_mlx.text.tokenize import (
@@ -45,7 +46,7 @@ def identity(engines):
 @pytest.fixture(scope="module")
 def bpe_model(tmp_path_factory):
     """A tiny deterministic BPE model: every English word of the corpus is one piece."""
-    sentencepiece = pytest.importorskip("sentencepiece")
+    pytest.importorskip("sentencepiece")
     words = "HELLO WORLD ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN IS IT A GOOD DAY"
     zh = "我爱你今天是个好日子二零五年一月两日"
     lines = [
@@ -53,21 +54,7 @@ def bpe_model(tmp_path_factory):
         for i in range(len(zh))
         for _ in range(20)
     ]
-    prefix = tmp_path_factory.mktemp("bpe") / "bpe"
-    sentencepiece.SentencePieceTrainer.train(
-        sentence_iterator=iter(lines),
-        model_prefix=str(prefix),
-        vocab_size=160,
-        model_type="bpe",
-        character_coverage=1.0,
-        bos_id=0,
-        eos_id=1,
-        unk_id=2,
-        pad_id=-1,
-        num_threads=1,
-        minloglevel=2,
-    )
-    return prefix.with_suffix(".model")
+    return train_bpe_model(lines, tmp_path_factory.mktemp("bpe") / "bpe.model", 160)
 
 
 # -- CJK splitting ---------------------------------------------------------------------

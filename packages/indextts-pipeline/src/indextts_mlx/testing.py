@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -227,21 +228,18 @@ def _bigvgan_arrays(args: BigVGANArgs) -> dict[str, np.ndarray]:
     return arrays
 
 
-def write_bpe_model(path: str | Path, vocab_size: int = BPE_VOCAB) -> Path:
-    """Train a small deterministic SentencePiece BPE model on generated upper-case English
-    (ids as the official ``bpe.model``: 0 ``<s>``, 1 ``</s>``, 2 ``<unk>``) into ``path``."""
+def train_bpe_model(
+    lines: Iterable[str], path: str | Path, vocab_size: int, *, hard_vocab_limit: bool = True
+) -> Path:
+    """Train a SentencePiece BPE model on ``lines`` into ``path``, deterministically (one
+    thread; the bytes do not depend on any path), with the official ``bpe.model``'s special
+    ids: 0 ``<s>``, 1 ``</s>``, 2 ``<unk>``, no padding."""
     import sentencepiece
 
-    rng = np.random.default_rng(0)
-    lines = []
-    for _ in range(400):
-        words = rng.choice(_BPE_WORDS, size=12)
-        marks = rng.choice([",", ".", "!", "?", "'", "-"], size=3)
-        lines.append(" ".join([*words[:4], marks[0], *words[4:8], marks[1], *words[8:], marks[2]]))
     model = io.BytesIO()
     sentencepiece.SentencePieceTrainer.train(
         sentence_iterator=iter(lines),
-        model_writer=model,  # no model_prefix: the bytes do not depend on any path
+        model_writer=model,
         vocab_size=vocab_size,
         model_type="bpe",
         character_coverage=1.0,
@@ -250,12 +248,25 @@ def write_bpe_model(path: str | Path, vocab_size: int = BPE_VOCAB) -> Path:
         unk_id=2,
         pad_id=-1,
         num_threads=1,
+        hard_vocab_limit=hard_vocab_limit,
         minloglevel=2,
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(model.getvalue())
     return path
+
+
+def write_bpe_model(path: str | Path, vocab_size: int = BPE_VOCAB) -> Path:
+    """A small ``bpe.model`` trained on generated upper-case English (see
+    :func:`train_bpe_model`)."""
+    rng = np.random.default_rng(0)
+    lines = []
+    for _ in range(400):
+        words = rng.choice(_BPE_WORDS, size=12)
+        marks = rng.choice([",", ".", "!", "?", "'", "-"], size=3)
+        lines.append(" ".join([*words[:4], marks[0], *words[4:8], marks[1], *words[8:], marks[2]]))
+    return train_bpe_model(lines, path, vocab_size)
 
 
 def write_tiny_weights(
