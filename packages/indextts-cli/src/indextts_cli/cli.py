@@ -32,7 +32,11 @@ def _path(**kwargs: Any) -> click.Path:
 
 
 def _make_tts(
-    weights_dir: Path | None, bpe_model: Path | None, cache_dir: Path | None, quiet: bool
+    weights_dir: Path | None,
+    bpe_model: Path | None,
+    cache_dir: Path | None,
+    quiet: bool,
+    low_memory: bool = False,
 ) -> Any:
     """The pipeline (a seam for tests)."""
     from indextts_mlx import IndexTTS2, WeightsConfig
@@ -43,7 +47,12 @@ def _make_tts(
         click.echo(f"loaded {name} ({seconds:.1f} s)", err=True)
 
     conditioning = cache_dir / "conditioning" if cache_dir else None
-    return IndexTTS2(weights, progress=False if quiet else loaded, cache_dir=conditioning)
+    return IndexTTS2(
+        weights,
+        progress=False if quiet else loaded,
+        cache_dir=conditioning,
+        low_memory=low_memory,
+    )
 
 
 def _read_text(text: str | None, text_file: Path | None) -> str | None:
@@ -165,6 +174,11 @@ def _read_text(text: str | None, text_file: Path | None) -> str | None:
 @click.option("--segments-jsonl", type=_path(), help="Render a chapter: one JSON segment per line.")
 @click.option("--continue-on-error", is_flag=True, help="Chapter: render what can be rendered.")
 @click.option("--dry-run", is_flag=True, help="Chapter: print the plan, render nothing.")
+@click.option(
+    "--low-memory",
+    is_flag=True,
+    help="Release the prompt encoders (~1.7 GB) once a prompt is encoded.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def main(**options: Any) -> None:
@@ -207,7 +221,7 @@ def _run(o: dict[str, Any]) -> None:
         raise click.UsageError("no text: give TEXT, --text-file FILE, or pipe it in")
     if o["out"] is None and not o["play"]:
         raise click.UsageError("nothing to do with the audio: give --out FILE and/or --play")
-    tts = _make_tts(o["weights_dir"], o["bpe_model"], o["cache_dir"], o["quiet"])
+    tts = _make_tts(o["weights_dir"], o["bpe_model"], o["cache_dir"], o["quiet"], o["low_memory"])
     result = _render_with_progress(tts, text, o)
     target = o["out"]
     if target is not None:
@@ -297,7 +311,7 @@ def _chapter(o: dict[str, Any]) -> None:
 
     if o["out"] is None and not o["dry_run"]:
         raise click.UsageError("--segments-jsonl needs --out FILE")
-    tts = _make_tts(o["weights_dir"], o["bpe_model"], None, o["quiet"])
+    tts = _make_tts(o["weights_dir"], o["bpe_model"], None, o["quiet"], o["low_memory"])
     settings = _synthesis_options(o)
     settings.update(
         voice=o["voice"],
