@@ -274,7 +274,7 @@ def over_time_chunks(
         return fn(x)
     bounds = [t * i // THREADS for i in range(THREADS + 1)]
     parts = []
-    for stream, (lo, hi) in zip(_cpu_streams(), itertools.pairwise(bounds), strict=False):
+    for stream, (lo, hi) in zip(_cpu_streams(), itertools.pairwise(bounds), strict=True):
         start, stop = max(0, lo - halo), min(t, hi + halo)
         with mx.stream(stream):
             y = fn(x[:, start:stop])
