@@ -127,3 +127,28 @@ def test_time_chunks_on_cpu_streams_equal_the_whole():
         assert not mx.array_equal(ops.over_time_chunks(_smooth, x, halo=0, min_frames=1), whole)
     short = x[:, :100]
     assert mx.array_equal(ops.over_time_chunks(_smooth, short, halo=2), _smooth(short))
+
+
+def test_gelu_tanh_matches_the_formula_on_both_paths(monkeypatch):
+    x = mx.random.normal((3, 7, 5), key=mx.random.key(4)) * 3
+    xs = np.array(x, dtype=np.float64)
+    expected = 0.5 * xs * (1 + np.tanh(np.sqrt(2 / np.pi) * (xs + 0.044715 * xs**3)))
+    np.testing.assert_allclose(np.array(ops.gelu_tanh(x)), expected, rtol=1e-5, atol=1e-6)
+    monkeypatch.setattr(ops, "on_cpu", lambda: False)
+    np.testing.assert_allclose(np.array(ops.gelu_tanh(x)), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("path", ["cpu", "mlx"])
+def test_causal_attention_sees_only_earlier_keys(monkeypatch, path):
+    if path == "mlx":
+        monkeypatch.setattr(ops, "on_cpu", lambda: False)
+    keys = [mx.random.key(i) for i in range(10, 13)]
+    q, k, v = (mx.random.normal((2, 3, 6, 4), key=key) for key in keys)
+    got = np.array(ops.attention(q, k, v, 0.5, causal=True))
+    for i in range(6):  # query i over keys 0..i equals attention on the first i + 1 positions
+        prefix = naive_attention(
+            q[:, :, i : i + 1], k[:, :, : i + 1], v[:, :, : i + 1], 0.5, [i + 1, i + 1]
+        )
+        np.testing.assert_allclose(got[:, i : i + 1], prefix, rtol=2e-5, atol=2e-6)
+    with pytest.raises(ValueError, match="causal"):
+        ops.attention(q, k[:, :, :5], v[:, :, :5], 0.5, causal=True)

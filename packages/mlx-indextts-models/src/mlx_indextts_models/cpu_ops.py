@@ -94,6 +94,35 @@ def glu(value: mx.array, gate: mx.array) -> mx.array:
     return mx.array(out.reshape(value.shape))
 
 
+_GELU_C = np.float32(np.sqrt(2.0 / np.pi))
+
+
+def gelu_tanh(x: mx.array) -> mx.array:
+    """HF ``gelu_new``: ``0.5 x (1 + tanh(sqrt(2/π) (x + 0.044715 x³)))``; any shape.
+
+    Not for use inside ``mx.compile`` (the CPU path leaves MLX for numpy).
+    """
+    if not on_cpu():
+        return 0.5 * x * (1.0 + mx.tanh(float(_GELU_C) * (x + 0.044715 * (x * x * x))))
+    v = _rows(x)
+    out = np.empty_like(v)
+
+    def work(rows: slice) -> None:
+        o, r = out[rows], v[rows]
+        np.multiply(r, r, out=o)
+        o *= r
+        o *= np.float32(0.044715)
+        o += r
+        o *= _GELU_C
+        np.tanh(o, out=o)
+        o += np.float32(1.0)
+        o *= r
+        o *= np.float32(0.5)
+
+    in_parallel(v.shape[0], work)
+    return mx.array(out.reshape(x.shape))
+
+
 def tanh_sigmoid_gate(x: mx.array) -> mx.array:
     """WaveNet's gated activation: ``tanh(a) · sigmoid(b)`` for ``a, b`` the two halves of
     ``x``'s last axis (``fused_add_tanh_sigmoid_multiply`` without the add).
@@ -146,6 +175,8 @@ def attention(
     v: mx.array,
     scale: float,
     key_lengths: Sequence[int] | None = None,
+    *,
+    causal: bool = False,
 ) -> mx.array:
     """Multi-head attention ``softmax(scale · q kᵀ) v`` with the heads merged.
 
@@ -155,6 +186,7 @@ def attention(
         key_lengths: valid keys per batch row (``len`` 1 broadcasts over the batch); keys at
             or past a row's length get no weight (the reference's ``-inf`` key mask). None:
             all ``T`` keys.
+        causal: query ``i`` sees keys ``0..i`` only (``q`` and ``k`` of the same length).
 
     Returns:
         ``(B, T, heads · head_dim)``: head ``h``'s output in columns ``h·head_dim ...``.
@@ -169,8 +201,10 @@ def attention(
         lengths = lengths * b
     if len(lengths) != b or min(lengths) < 1:
         raise ValueError(f"key_lengths {key_lengths} do not fit a batch of {b}")
+    if causal and (key_lengths is not None or k.shape[2] != t):
+        raise ValueError("causal attention takes square q, k and no key_lengths")
     if not on_cpu():
-        mask = None
+        mask = "causal" if causal else None
         if min(lengths) < k.shape[2]:
             mask = (mx.arange(k.shape[2])[None] < mx.array(lengths)[:, None])[:, None, None]
         y = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
@@ -178,12 +212,15 @@ def attention(
     qn = np.asarray(q * scale)
     kn, vn = np.asarray(k), np.asarray(v)
     out = np.empty((b, t, heads, head_dim), dtype=qn.dtype)
+    future = np.triu(np.ones((t, t), dtype=bool), 1) if causal else None
 
     def work(pairs: slice) -> None:
         for pair in range(pairs.start, pairs.stop):
             row, h = divmod(pair, heads)
             n = lengths[row]
             scores = qn[row, h] @ kn[row, h, :n].T  # (T, n)
+            if future is not None:
+                scores[future] = -np.inf
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             y = scores @ vn[row, h, :n]

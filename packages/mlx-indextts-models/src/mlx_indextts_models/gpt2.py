@@ -32,6 +32,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from mlx_indextts_models.cache import DEFAULT_STEP, KVCache
+from mlx_indextts_models.cpu_ops import attention, gelu_tanh
 
 
 @dataclass
@@ -89,7 +90,12 @@ class Attention(nn.Module):
     def attend(
         self, q: mx.array, k: mx.array, v: mx.array, mask: mx.array | str | None
     ) -> mx.array:
-        """Scaled dot-product attention; returns ``(B, L, n_embd)`` before ``c_proj``."""
+        """Scaled dot-product attention; returns ``(B, L, n_embd)`` before ``c_proj``.
+
+        A full causal pass (``mask == "causal"``, no cache offset) goes through
+        :func:`~mlx_indextts_models.cpu_ops.attention`, numpy's softmax on the CPU."""
+        if isinstance(mask, str) and mask == "causal" and q.shape[2] == k.shape[2]:
+            return attention(q, k, v, self.scale, causal=True)
         out = mx.fast.scaled_dot_product_attention(q, k, v, scale=self.scale, mask=mask)
         b, _, length, _ = out.shape
         return out.transpose(0, 2, 1, 3).reshape(b, length, -1)
@@ -112,7 +118,8 @@ class MLP(nn.Module):
         self.c_proj = nn.Linear(args.inner_dim, args.n_embd)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.c_proj(gelu_new(self.c_fc(x)))
+        # gelu_tanh: numpy on the CPU; the compiled decode step keeps gelu_new
+        return self.c_proj(gelu_tanh(self.c_fc(x)))
 
 
 class Block(nn.Module):
