@@ -65,3 +65,21 @@ def test_written_files_get_the_usual_permissions(tmp_path):
         os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o644
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_atomic_files_get_a_normal_mode_and_leave_no_temp_on_error(tmp_path):
+    import os
+
+    from indextts_weights.atomic import atomic_path
+
+    umask = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "a" / "out.bin") as tmp:
+            tmp.write_bytes(b"ok")
+        assert (tmp_path / "a" / "out.bin").stat().st_mode & 0o777 == 0o644
+        with pytest.raises(RuntimeError), atomic_path(tmp_path / "a" / "bad.bin") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("interrupted")
+        assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["out.bin"]
+    finally:
+        os.umask(umask)

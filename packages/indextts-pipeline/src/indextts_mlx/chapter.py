@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from indextts_mlx.atomic import atomic_path
 from indextts_mlx.audio import file_digest
 from indextts_mlx.emotion_args import check_emotion_scale, resolve_emotion_mode
 from indextts_mlx.errors import IndexTTSError
@@ -38,6 +37,7 @@ from indextts_mlx.output import audio_format_for, write_audio
 from indextts_mlx.result import SAMPLE_RATE
 from indextts_mlx.segment_schema import segment_errors
 from indextts_mlx.voices import resolve_speaker
+from indextts_weights.atomic import atomic_path
 
 #: Bumped when cached audio would no longer be valid for the same key.
 CACHE_VERSION = 1

@@ -18,7 +18,7 @@ from typing import Any
 import mlx.core as mx
 import numpy as np
 
-from indextts_mlx.atomic import atomic_path
+from indextts_weights.atomic import atomic_path
 from mlx_audio_features import kaldi_fbank, mel_spectrogram, seamless_fbank
 from mlx_indextts_models import normalize_semantic
 

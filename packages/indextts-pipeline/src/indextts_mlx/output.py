@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from indextts_mlx.atomic import atomic_path
 from indextts_mlx.errors import IndexTTSError
+from indextts_weights.atomic import atomic_path
 
 #: Extension → soundfile format name.
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}

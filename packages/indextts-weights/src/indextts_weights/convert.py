@@ -9,9 +9,7 @@ writes atomically with the format version recorded.
 from __future__ import annotations
 
 import importlib
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from indextts_weights.atomic import atomic_path
 from indextts_weights.config import WEIGHT_FILES
 from indextts_weights.errors import WeightsError
 from indextts_weights.manifest import BPE_NAME, human_size, update_manifest
@@ -318,17 +317,7 @@ def convert(
 
 
 def _copy_atomic(source: Path, target: Path) -> Path:
-    """Copy ``source`` to ``target`` through a temporary file in the target's folder."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Copy ``source`` to ``target`` atomically (:func:`~indextts_weights.atomic.atomic_path`)."""
+    with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target

@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from indextts_weights.atomic import atomic_path
 from indextts_weights.config import OPTIONAL, WEIGHT_FILES, WeightsConfig
 from indextts_weights.errors import WeightsError
 from indextts_weights.npz import FORMAT_VERSION, META_KEY
@@ -157,18 +156,9 @@ def write_manifest(folder: str | Path, files: dict[str, dict[str, Any]]) -> Path
         "files": dict(sorted(files.items())),
     }
     path = folder / MANIFEST_NAME
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{MANIFEST_NAME}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(manifest, handle, indent=1)
-            handle.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w") as handle:
+        json.dump(manifest, handle, indent=1)
+        handle.write("\n")
     return path
 
 

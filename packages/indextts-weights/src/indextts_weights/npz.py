@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -21,6 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from indextts_weights.atomic import atomic_path
 from indextts_weights.errors import WeightsError
 
 FORMAT_VERSION = 1
@@ -62,18 +61,8 @@ def save_npz(
     if config is not None:
         fields["config"] = config_record(config)
     meta = json.dumps(fields).encode()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **{META_KEY: np.frombuffer(meta, dtype=np.uint8)}, **arrays)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **{META_KEY: np.frombuffer(meta, dtype=np.uint8)}, **arrays)
     return path
 
 

@@ -14,7 +14,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; on success it replaces ``path``
     (``os.replace``, atomic on one file system), on any error it is removed.
 
-    The parent folder is created. The temp name starts with ``.`` and ends ``.tmp``.
+    The parent folder is created. The temp name starts with ``.`` and ends ``.tmp``. The
+    file gets the permissions a plain ``open`` would give (``mkstemp`` makes it 0600).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -23,6 +24,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
