@@ -71,7 +71,7 @@ class SpeakerAudio:
     @property
     def seconds(self) -> float:
         """Duration of the (cut) prompt in seconds."""
-        return self.audio_22k.shape[0] / SPEAKER_SAMPLE_RATE
+        return float(self.audio_22k.shape[0] / SPEAKER_SAMPLE_RATE)
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:
@@ -169,8 +169,8 @@ def load_speaker_audio(path: str | os.PathLike[str]) -> SpeakerAudio:
 
     from mlx_audio_features import resample
 
-    audio_16k = resample(audio_22k, orig_freq=SPEAKER_SAMPLE_RATE, new_freq=EMOTION_SAMPLE_RATE)
-    audio_16k = np.array(audio_16k, dtype=np.float32, copy=True)
+    resampled = resample(audio_22k, orig_freq=SPEAKER_SAMPLE_RATE, new_freq=EMOTION_SAMPLE_RATE)
+    audio_16k = np.array(resampled, dtype=np.float32, copy=True)
     return SpeakerAudio(audio_22k=np.ascontiguousarray(audio_22k), audio_16k=audio_16k)
 
 

@@ -13,7 +13,7 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
@@ -21,6 +21,9 @@ import numpy as np
 from indextts_weights.atomic import atomic_path
 from mlx_audio_features import kaldi_fbank, mel_spectrogram, seamless_fbank
 from mlx_indextts_models import normalize_semantic
+
+if TYPE_CHECKING:
+    from indextts_mlx.models import ModelSet
 
 #: Bumped when what is cached changes meaning (old disk entries are then ignored).
 CACHE_FORMAT = 2
@@ -55,7 +58,7 @@ class SpeakerConditioning:
         return cls(**{f.name: mx.array(arrays[f.name]) for f in fields(cls)})
 
 
-def semantic_features(models: Any, audio_16k: np.ndarray) -> mx.array:
+def semantic_features(models: ModelSet, audio_16k: np.ndarray) -> mx.array:
     """``get_emb``: SeamlessM4T fbank → W2V-BERT ``hidden_states[17]`` → normalized.
 
     Args:
@@ -74,7 +77,7 @@ def semantic_features(models: Any, audio_16k: np.ndarray) -> mx.array:
 
 
 def speaker_conditioning(
-    models: Any, audio_22k: np.ndarray, audio_16k: np.ndarray
+    models: ModelSet, audio_22k: np.ndarray, audio_16k: np.ndarray
 ) -> SpeakerConditioning:
     """REFERENCE-FLOW.md steps 4-9 and 15 for one prompt (``audio_*``: float32 ``(N,)``)."""
     spk_cond_emb = semantic_features(models, audio_16k)
@@ -107,7 +110,7 @@ class EmotionConditioning:
         return cls(**{f.name: mx.array(arrays[f.name]) for f in fields(cls)})
 
 
-def emotion_conditioning(models: Any, audio_16k: np.ndarray) -> EmotionConditioning:
+def emotion_conditioning(models: ModelSet, audio_16k: np.ndarray) -> EmotionConditioning:
     """REFERENCE-FLOW.md step 11 and ``get_emovec`` (step 14) for one emotion prompt."""
     emb = semantic_features(models, audio_16k)
     out = EmotionConditioning(emb, models.gpt.get_emovec(emb))
@@ -122,7 +125,7 @@ class ConditioningCache:
     def __init__(self, directory: str | Path | None = None, capacity: int = 8) -> None:
         self.directory = Path(directory).expanduser() if directory else None
         self.capacity = capacity
-        self._memory: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._memory: OrderedDict[tuple[str, str], dict[str, np.ndarray]] = OrderedDict()
 
     def _path(self, kind: str, digest: str) -> Path | None:
         if self.directory is None:
@@ -153,7 +156,8 @@ class ConditioningCache:
         if path is None:
             return
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            # numpy's stub lets **arrays fill savez's allow_pickle: bool; the keys are names.
+            np.savez(f, **arrays)  # type: ignore[arg-type]
 
     def _remember(self, key: tuple[str, str], arrays: dict[str, np.ndarray]) -> None:
         self._memory[key] = arrays

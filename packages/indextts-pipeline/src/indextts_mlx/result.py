@@ -45,4 +45,4 @@ class SynthesisResult:
     @property
     def duration(self) -> float:
         """Audio length in seconds."""
-        return self.audio.shape[0] / self.sample_rate
+        return float(self.audio.shape[0] / self.sample_rate)

@@ -32,7 +32,8 @@ _TYPES = {
 def segment_schema() -> dict[str, Any]:
     """The parsed ``segment.schema.json`` shipped in this package."""
     text = resources.files("indextts_mlx").joinpath("schemas/segment.schema.json").read_text()
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 def segment_errors(segment: Any) -> list[tuple[str, str]]:
@@ -76,7 +77,9 @@ def _check(value: Any, schema: dict[str, Any], where: str) -> list[tuple[str, st
     return errors
 
 
-def _check_object(value: dict, schema: dict[str, Any], where: str) -> list[tuple[str, str]]:
+def _check_object(
+    value: dict[str, Any], schema: dict[str, Any], where: str
+) -> list[tuple[str, str]]:
     prefix = f"{where}." if where else ""
     properties = schema.get("properties", {})
     required = schema.get("required", [])
@@ -104,5 +107,6 @@ def _describe(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    kind = {str: "a string", list: "an array", dict: "an object"}.get(type(value))
+    kinds: dict[type, str] = {str: "a string", list: "an array", dict: "an object"}
+    kind = kinds.get(type(value))
     return kind or f"{type(value).__name__} {value!r}"

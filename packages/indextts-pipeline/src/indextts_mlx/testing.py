@@ -32,11 +32,11 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
-from mlx.utils import tree_flatten
 
 from indextts_weights import WeightsConfig
 from indextts_weights.config import WEIGHT_FILES
 from indextts_weights.load import EMO_NUM, S2MelArgs, VectorArgs
+from indextts_weights.loading import flat_parameters
 from indextts_weights.npz import save_npz
 from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
@@ -183,7 +183,7 @@ _BPE_WORDS = [
 
 
 def _arrays(module: nn.Module) -> dict[str, np.ndarray]:
-    return {k: np.array(v, dtype=np.float32) for k, v in tree_flatten(module.parameters())}
+    return {k: np.array(v, dtype=np.float32) for k, v in flat_parameters(module).items()}
 
 
 def _s2mel(args: S2MelArgs) -> S2Mel:
@@ -215,8 +215,9 @@ def kaiser_sinc_filter(cutoff: float, half_width: float, kernel_size: int) -> np
         beta = 0.0
     window = np.kaiser(kernel_size, beta)
     t = np.arange(-half, half) + 0.5 if kernel_size % 2 == 0 else np.arange(kernel_size) - half
-    taps = 2 * cutoff * window * np.sinc(2 * cutoff * t)
-    return (taps / taps.sum()).astype(np.float32)
+    taps: np.ndarray = 2 * cutoff * window * np.sinc(2 * cutoff * t)
+    normalized: np.ndarray = taps / taps.sum()
+    return normalized.astype(np.float32)
 
 
 def _bigvgan_arrays(args: BigVGANArgs) -> dict[str, np.ndarray]:

@@ -89,10 +89,11 @@ def _mapping(module: str) -> Callable[[Any], dict[str, np.ndarray]]:
         if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):
             raise WeightsError("expected a flat state dict of tensors")
         mapping = importlib.import_module(f"indextts_weights.mapping.{module}")
-        group_of = getattr(mapping, "group_of", None)
+        sanitize: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] = mapping.sanitize
+        group_of: Callable[[str], str] | None = getattr(mapping, "group_of", None)
         if group_of is None:
-            return mapping.sanitize(obj)
-        return sanitize_in_groups(mapping.sanitize, obj, group_of)
+            return sanitize(obj)
+        return sanitize_in_groups(sanitize, obj, group_of)
 
     return convert
 
@@ -275,7 +276,8 @@ def convert(
     if only and absent:
         details = "; ".join(f"{n} ({CONVERTERS[n].origin})" for n in absent)
         raise WeightsError(f"not found under {src_dir}: {details}")
-    planned = {n: out_dir / CONVERTERS[n].output for n, p in sources.items() if p is not None}
+    found = {n: p for n, p in sources.items() if p is not None}
+    planned = {n: out_dir / CONVERTERS[n].output for n in found}
     bpe = None if only else find_source(src_dir, BPE_PATTERNS, "bpe.model")
     targets = [*planned.values(), *([out_dir / BPE_NAME] if bpe is not None else [])]
     existing = [p.name for p in targets if p.exists()]
@@ -287,7 +289,7 @@ def convert(
     written: dict[str, Path] = {}
     total = len(planned) + (bpe is not None)
     for index, (name, target) in enumerate(planned.items(), 1):
-        source = sources[name]
+        source = found[name]
         if progress:
             progress(
                 f"[{index}/{total}] {source.name} ({human_size(source.stat().st_size)}) "

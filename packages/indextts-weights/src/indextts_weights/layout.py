@@ -36,7 +36,8 @@ def fold_weight_norm(weight_g: np.ndarray, weight_v: np.ndarray, *, dim: int = 0
     axes = tuple(i for i in range(v.ndim) if i != dim % v.ndim)
     norm = np.sqrt(np.sum(v * v, axis=axes, keepdims=True))
     g = weight_g.astype(np.float64).reshape(norm.shape)
-    return (g * v / norm).astype(weight_v.dtype)
+    w: np.ndarray = g * v / norm
+    return w.astype(weight_v.dtype)
 
 
 def fold_all_weight_norms(state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

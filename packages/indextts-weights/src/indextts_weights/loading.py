@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar, cast
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -11,13 +12,21 @@ from mlx.utils import tree_flatten
 
 from indextts_weights.npz import check_state, read_npz
 
+M = TypeVar("M", bound=nn.Module)
+
+
+def flat_parameters(module: nn.Module) -> dict[str, mx.array]:
+    """Dotted parameter name → parameter, for every parameter of ``module``."""
+    # tree_flatten is annotated list-or-dict; without a destination it returns a list.
+    return dict(cast("list[tuple[str, mx.array]]", tree_flatten(module.parameters())))
+
 
 def expected_shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
     """Dotted parameter name → shape of every parameter of ``module``."""
-    return {name: tuple(value.shape) for name, value in tree_flatten(module.parameters())}
+    return {name: tuple(value.shape) for name, value in flat_parameters(module).items()}
 
 
-def load_module(module: nn.Module, path: str | Path, *, model: str) -> nn.Module:
+def load_module(module: M, path: str | Path, *, model: str) -> M:
     """Load ``path`` (written by :func:`~indextts_weights.npz.save_npz`) into ``module``.
 
     Every parameter must be present with its shape and no extra key may be present.
@@ -35,5 +44,5 @@ def load_module(module: nn.Module, path: str | Path, *, model: str) -> nn.Module
         mx.eval(value)
         weights.append((key, value))
     module.load_weights(weights, strict=True)
-    mx.eval(module.parameters())
+    mx.eval(flat_parameters(module))
     return module

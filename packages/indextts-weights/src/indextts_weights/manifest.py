@@ -31,7 +31,9 @@ BPE_NAME = "bpe.model"
 OPTIONAL_FILES = frozenset(WEIGHT_FILES[n] for n in OPTIONAL)
 
 
-def npz_index(path: str | Path) -> tuple[dict, dict[str, tuple[tuple[int, ...], str]]]:
+def npz_index(
+    path: str | Path,
+) -> tuple[dict[str, Any], dict[str, tuple[tuple[int, ...], str]]]:
     """The metadata and ``name → (shape, dtype)`` of one of our NPZ files, from the array
     headers only (no array data is read, so this is fast on multi-GB files).
 
@@ -42,7 +44,7 @@ def npz_index(path: str | Path) -> tuple[dict, dict[str, tuple[tuple[int, ...], 
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     index: dict[str, tuple[tuple[int, ...], str]] = {}
-    meta: dict | None = None
+    meta: dict[str, Any] | None = None
     try:
         with zipfile.ZipFile(path) as archive:
             for member in archive.namelist():
@@ -240,11 +242,12 @@ def _check_against(path: Path, entry: dict[str, Any], *, hashes: bool) -> FileCh
             )
     if hashes:
         digest = sha256_file(path)
-        if digest != entry.get("sha256"):
+        recorded = entry.get("sha256")
+        if digest != recorded:
             return FileCheck(
                 name,
                 "hash mismatch",
-                f"sha256 {digest[:12]}…, manifest {entry.get('sha256')[:12]}…",
+                f"sha256 {digest[:12]}…, manifest {str(recorded)[:12]}…",
             )
     return FileCheck(name, "ok", human_size(size))
 

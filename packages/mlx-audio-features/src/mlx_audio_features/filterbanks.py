@@ -92,6 +92,6 @@ def mel_filters(
     ramps = hz_edges[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / widths[:-1, None]
     upper = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights: np.ndarray = np.maximum(0.0, np.minimum(lower, upper))
     weights *= (2.0 / (hz_edges[2:] - hz_edges[:-2]))[:, None]
     return weights.astype(np.float32)

@@ -99,7 +99,7 @@ def kaldi_power_spectrum(
 
 def log_mel_energies(power: np.ndarray, banks: np.ndarray, *, log: bool = True) -> np.ndarray:
     """``log(max(power @ banks.T, float32 eps))`` in float64 (Kaldi's log floor)."""
-    energies = power @ banks.astype(np.float64).T
+    energies: np.ndarray = power @ banks.astype(np.float64).T
     return np.log(np.maximum(energies, FLOAT32_EPS)) if log else energies
 
 

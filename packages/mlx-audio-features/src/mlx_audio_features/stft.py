@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import mlx.core as mx
 import numpy as np
 
 from mlx_audio_features._signal import Waveform, as_mono_float32
 from mlx_audio_features.windows import hann_window
+
+PadMode = Literal[
+    "constant", "edge", "linear_ramp", "maximum", "mean", "median", "minimum", "reflect",
+    "symmetric", "wrap", "empty",
+]
+"""The ``mode`` values :func:`numpy.pad` accepts (the padding used when ``center``)."""
 
 
 def frame_signal(signal: mx.array, *, frame_length: int, hop_length: int) -> mx.array:
@@ -39,7 +47,7 @@ def stft_numpy(
     win_length: int | None = None,
     window: np.ndarray | None = None,
     center: bool = False,
-    pad_mode: str = "reflect",
+    pad_mode: PadMode = "reflect",
 ) -> np.ndarray:
     """float64 one-sided STFT of a 1-D numpy signal (see :func:`stft`); complex128 ``(T, F)``."""
     win_length = n_fft if win_length is None else win_length
@@ -65,7 +73,7 @@ def stft(
     win_length: int | None = None,
     window: np.ndarray | None = None,
     center: bool = False,
-    pad_mode: str = "reflect",
+    pad_mode: PadMode = "reflect",
 ) -> mx.array:
     """One-sided STFT with ``torch.stft`` conventions (no normalization).
 

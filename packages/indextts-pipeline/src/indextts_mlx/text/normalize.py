@@ -182,7 +182,8 @@ class WetextNormalizer:
         self.lang = lang
 
     def normalize(self, text: str, verbose: bool = False, **_: Any) -> str:
-        return self._tn.normalize(text)
+        normalized: str = self._tn.normalize(text)
+        return normalized
 
 
 class TextNormalizer:

@@ -46,6 +46,8 @@ _CJK_RANGE = re.compile(
 _ENGLISH_WORDS = re.compile(r"([A-Z]+(?:[\s'-][A-Z-]+)*)", re.IGNORECASE)
 _SENT_PLACEHOLDER = re.compile(r"(<sent_(\d+)>)")
 
+#: The reference's ``max_text_tokens_per_segment`` default: BPE tokens per GPT segment.
+MAX_TEXT_TOKENS_PER_SEGMENT = 120
 #: pieces that end a sentence (the reference's ``punctuation_marks_tokens``).
 PUNCTUATION_MARK_TOKENS: tuple[str, ...] = (".", "!", "?", "▁.", "▁?", "▁...")
 _COMMA_TOKENS = (",", "▁,")
@@ -214,23 +216,27 @@ class TextTokenizer:
             tokens = [tokens]
         return [self.sp_model.PieceToId(t) for t in tokens]
 
-    def _encode(self, text: str, out_type: type, normalizer: TextNormalizer | None) -> list:
-        if len(text) == 0:
-            return []
+    def _prepare(self, text: str, normalizer: TextNormalizer | None) -> str:
         if len(text.strip()) != 1:
             normalizer = normalizer if normalizer is not None else self.normalizer
             if normalizer is not None:
                 text = normalizer.normalize(text)
             text = tokenize_by_cjk_char(text)
-        return self.sp_model.Encode(text, out_type=out_type)
+        return text
 
     def tokenize(self, text: str, normalizer: TextNormalizer | None = None) -> list[str]:
         """Pieces of ``text`` (normalised by ``normalizer`` or the tokenizer's own)."""
-        return self._encode(text, str, normalizer)
+        if len(text) == 0:
+            return []
+        pieces: list[str] = self.sp_model.Encode(self._prepare(text, normalizer), out_type=str)
+        return pieces
 
     def encode(self, text: str, normalizer: TextNormalizer | None = None) -> list[int]:
         """Ids of :meth:`tokenize`'s pieces."""
-        return self._encode(text, int, normalizer)
+        if len(text) == 0:
+            return []
+        ids: list[int] = self.sp_model.Encode(self._prepare(text, normalizer), out_type=int)
+        return ids
 
     def decode(self, ids: int | list[int], do_lower_case: bool = False) -> str:
         if isinstance(ids, int):
@@ -240,7 +246,7 @@ class TextTokenizer:
     def split_segments(
         self,
         tokens: Sequence[str],
-        max_text_tokens_per_segment: int = 120,
+        max_text_tokens_per_segment: int = MAX_TEXT_TOKENS_PER_SEGMENT,
         quick_streaming_tokens: int = 0,
     ) -> list[list[str]]:
         """Segments of pieces (see :func:`split_segments_by_token`)."""

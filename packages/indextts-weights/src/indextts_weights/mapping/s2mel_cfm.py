@@ -127,7 +127,8 @@ def expected_keys(depth: int = 13, wavenet_layers: int = 8) -> dict[str, int]:
 
 def _timestep_frequencies(half: int) -> np.ndarray:
     arg = np.float32(-math.log(10000)) * np.arange(half, dtype=np.float32)
-    return np.exp(arg / np.float32(half)).astype(np.float32)
+    frequencies: np.ndarray = np.exp(arg / np.float32(half))
+    return frequencies.astype(np.float32)
 
 
 def sanitize_cfm(

@@ -155,7 +155,7 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
         for info in infos:
             stored = np.dtype(DTYPES[info.dtype])
             array = np.empty(info.shape, stored)
-            if array.nbytes and handle.readinto(memoryview(array.reshape(-1).view(np.uint8))) != (
+            if array.nbytes and handle.readinto(array.reshape(-1).view(np.uint8).data) != (
                 array.nbytes
             ):
                 raise WeightsError(f"{path}: truncated data for tensor {info.name!r}")

@@ -20,10 +20,10 @@ import json
 import pickle
 import struct
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -129,6 +129,14 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler, whose dispatch we c
         self.keys: dict[int, str] = {}
         self.storages: dict[str, Storage] = {}
 
+    if TYPE_CHECKING:  # the pure-Python pickler's internals, which typeshed's stub omits
+
+        def write(self, data: bytes) -> None: ...
+
+        def save_reduce(
+            self, func: Callable[..., Any], args: tuple[Any, ...], *, obj: object
+        ) -> None: ...
+
     def _key(self, storage: Storage) -> str:
         if id(storage) not in self.keys:
             key = str(len(self.keys)) if not self.legacy else str(1000 + len(self.keys))
@@ -136,7 +144,7 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler, whose dispatch we c
             self.storages[key] = storage
         return self.keys[id(storage)]
 
-    def persistent_id(self, obj: Any) -> Any:
+    def persistent_id(self, obj: Any) -> tuple[Any, ...] | None:
         if isinstance(obj, Storage):
             pid = ("storage", _Global("torch", obj.storage_type), self._key(obj), "cpu")
             return (*pid, obj.data.size, None) if self.legacy else (*pid, obj.data.size)

@@ -26,6 +26,7 @@ top half of a float32).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import pickle
@@ -180,7 +181,7 @@ def _rebuild_parameter_with_state(
     return _rebuild_parameter(data)
 
 
-class _OrderedDict(dict):
+class _OrderedDict(dict[Any, Any]):
     """``collections.OrderedDict`` while unpickling; a plain ``dict`` in the result.
 
     ``Module.state_dict()`` pickles its ``_metadata`` (per-module version numbers) as the
@@ -207,16 +208,16 @@ def _device(kind: Any, index: Any = None) -> str:
     return kind if index is None else f"{kind}:{index}"
 
 
-def _allowed_globals() -> dict[tuple[str, str], Callable[[], Any]]:
+def _allowed_globals() -> dict[tuple[str, str], Callable[[], _Frozen]]:
     """(module, name) → factory of the object ``find_class`` returns for it."""
-    rebuild = {
+    rebuild: dict[str, Callable[..., Any]] = {
         "_rebuild_tensor": _rebuild_tensor,
         "_rebuild_tensor_v2": _rebuild_tensor_v2,
         "_rebuild_parameter": _rebuild_parameter,
         "_rebuild_parameter_with_state": _rebuild_parameter_with_state,
     }
-    allowed: dict[tuple[str, str], Callable[[], Any]] = {
-        ("torch._utils", name): (lambda n=name, f=fn: _Global(f"torch._utils.{n}", f))
+    allowed: dict[tuple[str, str], Callable[[], _Frozen]] = {
+        ("torch._utils", name): functools.partial(_Global, f"torch._utils.{name}", fn)
         for name, fn in rebuild.items()
     }
     allowed[("collections", "OrderedDict")] = lambda: _Global(
@@ -226,7 +227,7 @@ def _allowed_globals() -> dict[tuple[str, str], Callable[[], Any]]:
     allowed[("torch", "device")] = lambda: _Global("torch.device", _device)
     for name in STORAGE_DTYPES:
         if name != "UntypedStorage":
-            allowed[("torch", name)] = lambda n=name: _StorageType(n)
+            allowed[("torch", name)] = functools.partial(_StorageType, name)
     allowed[("torch", "UntypedStorage")] = lambda: _StorageType("UntypedStorage")
     allowed[("torch.storage", "UntypedStorage")] = lambda: _StorageType("UntypedStorage")
     return allowed
@@ -249,14 +250,14 @@ class RestrictedUnpickler(pickle.Unpickler):
         file: BinaryIO,
         *,
         source: str,
-        storage_for: Callable[[tuple[Any, ...]], Any] | None = None,
+        storage_for: Callable[[tuple[Any, ...]], _Storage] | None = None,
     ) -> None:
         super().__init__(file)
         self._source = source
         self._storage_for = storage_for
         self._allowed = _allowed_globals()
 
-    def find_class(self, module: str, name: str) -> Any:
+    def find_class(self, module: str, name: str) -> _Frozen:
         factory = self._allowed.get((module, name))
         if factory is None:
             why = (
@@ -270,7 +271,7 @@ class RestrictedUnpickler(pickle.Unpickler):
             )
         return factory()
 
-    def persistent_load(self, pid: Any) -> Any:
+    def persistent_load(self, pid: Any) -> _Storage:
         if self._storage_for is None:
             raise WeightsError(f"{self._source}: unexpected persistent id {pid!r}")
         if not (isinstance(pid, tuple) and pid and pid[0] in ("storage", b"storage")):
@@ -280,7 +281,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         return self._storage_for(pid)
 
 
-def _unpickle(file: BinaryIO, source: str, storage_for: Callable | None = None) -> Any:
+def _unpickle(
+    file: BinaryIO, source: str, storage_for: Callable[[tuple[Any, ...]], _Storage] | None = None
+) -> Any:
     try:
         return RestrictedUnpickler(file, source=source, storage_for=storage_for).load()
     except WeightsError:
@@ -330,7 +333,7 @@ class _StorageIds:
 # Turning the placeholders into numpy arrays
 
 
-def _walk(obj: Any) -> Iterator[Any]:
+def _walk(obj: Any) -> Iterator[_Tensor | _Storage]:
     """Every placeholder reachable from ``obj`` (containers visited once)."""
     seen: set[int] = set()
     stack = [obj]
@@ -358,7 +361,8 @@ def _finish(array: np.ndarray, stype: _StorageType) -> np.ndarray:
     if stype.bfloat16:
         return (array.astype(np.uint32) << 16).view(np.float32)
     if stype.bool:
-        return array != 0
+        flags: np.ndarray = array != 0
+        return flags
     return array
 
 
@@ -483,7 +487,7 @@ def _data_start(handle: BinaryIO, info: zipfile.ZipInfo, file_size: int, source:
     if len(header) != 30 or header[:4] != b"PK\x03\x04":
         raise WeightsError(f"{source}: corrupt zip: bad local header for {info.filename!r}")
     name_len, extra_len = struct.unpack("<HH", header[26:30])
-    start = info.header_offset + 30 + name_len + extra_len
+    start: int = info.header_offset + 30 + name_len + extra_len
     if start + info.compress_size > file_size:
         raise WeightsError(f"{source}: truncated zip: {info.filename!r} runs past the end")
     return start
@@ -545,9 +549,9 @@ class _ZipCheckpoint:
         start = _data_start(self.handle, info, self.file_size, self.source)
         buffer = np.empty(info.file_size, np.uint8)
         self.handle.seek(start)
-        if self.handle.readinto(memoryview(buffer)) != info.file_size:
+        if self.handle.readinto(buffer.data) != info.file_size:
             raise WeightsError(f"{self.source}: truncated zip member {info.filename!r}")
-        if self.verify_crc and zlib.crc32(buffer) != info.CRC:
+        if self.verify_crc and zlib.crc32(buffer.data) != info.CRC:
             raise WeightsError(f"{self.source}: corrupt zip member {info.filename!r} (bad CRC)")
         return buffer[:nbytes]
 
@@ -642,7 +646,7 @@ def read_torch_legacy(path: str | Path) -> Any:
                     f"{root.numel} (storage too small or file truncated)"
                 )
             buffer = np.empty(count * itemsize, np.uint8)
-            if handle.readinto(memoryview(buffer)) != buffer.size:
+            if handle.readinto(buffer.data) != buffer.size:
                 raise WeightsError(f"{source}: truncated legacy file (storage {key!r})")
             buffers[key] = _native(buffer, root.stype.dtype, big_endian=False)
 
