@@ -9,16 +9,10 @@ from indextts_weights.errors import WeightsError
 from indextts_weights.loading import expected_shapes
 from indextts_weights.mapping.bigvgan import sanitize
 from indextts_weights.npz import check_state
-from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
+from mlx_indextts_models.bigvgan import BigVGAN
+from mlx_indextts_models.testing import tiny_bigvgan_args
 
-TINY = BigVGANArgs(
-    num_mels=6,
-    upsample_rates=(2, 2),
-    upsample_kernel_sizes=(4, 4),
-    upsample_initial_channel=8,
-    resblock_kernel_sizes=(3, 5),
-    resblock_dilation_sizes=((1, 3), (1, 2)),
-)
+TINY = tiny_bigvgan_args()
 
 
 def _wn(prefix: str, shape: tuple[int, ...], bias: bool = True) -> dict[str, tuple[int, ...]]:

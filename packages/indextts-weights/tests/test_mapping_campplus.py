@@ -10,7 +10,8 @@ from indextts_weights.errors import WeightsError
 from indextts_weights.loading import expected_shapes, load_module
 from indextts_weights.mapping.campplus import IGNORED_SUFFIXES, is_ignored, sanitize
 from indextts_weights.npz import save_npz
-from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
+from mlx_indextts_models.campplus import CAMPPlus
+from mlx_indextts_models.testing import tiny_campplus_args
 
 BN_PARTS = ("weight", "bias", "running_mean", "running_var")
 
@@ -116,16 +117,7 @@ def test_wrong_rank_is_refused():
         sanitize(state)
 
 
-TINY = CAMPPlusArgs(
-    feat_dim=16,
-    embedding_size=6,
-    growth_rate=4,
-    bn_size=2,
-    init_channels=8,
-    m_channels=4,
-    block_num_layers=(2, 3, 2),
-    seg_len=4,
-)
+TINY = tiny_campplus_args()
 
 
 def _official_from_model(model: CAMPPlus) -> dict[str, np.ndarray]:

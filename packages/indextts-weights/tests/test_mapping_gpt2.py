@@ -3,6 +3,8 @@ tables and heads carried over, other models' keys skipped, anything unknown refu
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import mlx.core as mx
 import numpy as np
 import pytest
@@ -12,8 +14,10 @@ from indextts_weights.loading import load_module
 from indextts_weights.mapping.gpt2 import IGNORED, TOP_LEVEL, owns, sanitize_gpt2
 from indextts_weights.npz import save_npz
 from mlx_indextts_models.gpt2 import GPT2Args, GPT2Model
+from mlx_indextts_models.testing import tiny_gpt2_args
 
-TINY = GPT2Args(n_embd=8, n_layer=2, n_head=2, n_positions=16)
+# width 8 (inner 32) and 2 layers: the shapes and keys written out below
+TINY = replace(tiny_gpt2_args(), n_embd=8, n_layer=2, n_head=2)
 
 
 def _arange(*shape: int, start: float = 0.0) -> np.ndarray:

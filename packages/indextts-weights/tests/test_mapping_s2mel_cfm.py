@@ -24,12 +24,10 @@ from indextts_weights.mapping.s2mel_cfm import (
     sanitize_cfm,
 )
 from mlx_indextts_models.s2mel.cfm import CFM
-from mlx_indextts_models.s2mel.dit import DiTArgs
-from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
+from mlx_indextts_models.testing import tiny_dit_args, tiny_wavenet_args
 
-DEPTH, LAYERS, H, C = 3, 2, 16, 4
-TINY_DIT = DiTArgs(hidden_dim=H, num_heads=2, depth=DEPTH, in_channels=C, content_dim=8)
-TINY_WN = WaveNetArgs(hidden_dim=H, num_layers=LAYERS, kernel_size=5)
+TINY_DIT, TINY_WN = tiny_dit_args(), tiny_wavenet_args()
+DEPTH, LAYERS, H, C = TINY_DIT.depth, TINY_WN.num_layers, TINY_DIT.hidden_dim, TINY_DIT.in_channels
 
 
 def official_state(seed: int = 0) -> dict[str, np.ndarray]:

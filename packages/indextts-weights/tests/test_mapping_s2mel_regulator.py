@@ -4,6 +4,8 @@ unknown and missing keys named; the loaded module computes the reference's first
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import mlx_indextts_models  # noqa: F401  (first: fast BLAS before MLX)
 
 # isort: split
@@ -16,7 +18,8 @@ from indextts_weights.errors import WeightsError
 from indextts_weights.loading import expected_shapes, load_module
 from indextts_weights.mapping.s2mel_regulator import IGNORED, expected_keys, sanitize_regulator
 from indextts_weights.npz import save_npz
-from mlx_indextts_models.s2mel.regulator import InterpolateRegulator, RegulatorArgs
+from mlx_indextts_models.s2mel.regulator import InterpolateRegulator
+from mlx_indextts_models.testing import tiny_regulator_args
 
 #: ``shared/reference/keys/s2mel.txt``, ``length_regulator.*`` (PyTorch layouts).
 OFFICIAL_SHAPES: dict[str, tuple[int, ...]] = {
@@ -84,7 +87,7 @@ def test_loaded_tiny_regulator_computes_the_pytorch_layout_conv(tmp_path):
     """The first conv of the loaded module, from PyTorch-layout weights written out by
     hand: ``y[t, o] = b[o] + Σ_{c,k} w[o, c, k] · x[t + k - 1, c]`` (zero padding)."""
     state = tiny_official()
-    args = RegulatorArgs(channels=4, in_channels=3, sampling_ratios=(1, 1))
+    args = replace(tiny_regulator_args(), channels=4, in_channels=3)
     path = save_npz(tmp_path / "r.npz", sanitize_regulator(state, n_blocks=2), model="reg")
     model = load_module(InterpolateRegulator(args), path, model="reg")
     x = np.random.default_rng(2).standard_normal((1, 5, 4)).astype(np.float32)

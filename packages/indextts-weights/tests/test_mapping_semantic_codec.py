@@ -9,16 +9,10 @@ from indextts_weights.errors import WeightsError
 from indextts_weights.loading import expected_shapes
 from indextts_weights.mapping.semantic_codec import is_ignored, sanitize
 from indextts_weights.npz import check_state
-from mlx_indextts_models.semantic_codec import RepCodec, SemanticCodecArgs
+from mlx_indextts_models.semantic_codec import RepCodec
+from mlx_indextts_models.testing import tiny_semantic_codec_args
 
-TINY = SemanticCodecArgs(
-    codebook_size=5,
-    hidden_size=6,
-    codebook_dim=2,
-    vocos_dim=4,
-    vocos_intermediate_dim=8,
-    vocos_num_layers=2,
-)
+TINY = tiny_semantic_codec_args()
 
 
 def backbone_keys(prefix: str) -> dict[str, tuple[int, ...]]:

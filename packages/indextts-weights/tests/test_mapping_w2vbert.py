@@ -9,18 +9,13 @@ from indextts_weights.errors import WeightsError
 from indextts_weights.loading import expected_shapes
 from indextts_weights.mapping.w2vbert import IGNORED_KEYS, sanitize
 from indextts_weights.npz import check_state
-from mlx_indextts_models.w2vbert import W2VBertArgs, W2VBertModel
+from mlx_indextts_models.testing import tiny_w2vbert_args
+from mlx_indextts_models.w2vbert import W2VBertModel
 
-D, FFN, FEAT, HEAD, K, POS = 8, 16, 6, 4, 5, 6  # hidden, ffn, input, head size, kernel, distances
-TINY = dict(
-    hidden_size=D,
-    num_attention_heads=D // HEAD,
-    intermediate_size=FFN,
-    feature_projection_input_dim=FEAT,
-    left_max_position_embeddings=3,
-    right_max_position_embeddings=2,
-    conv_depthwise_kernel_size=K,
-)
+TINY = tiny_w2vbert_args()  # 2 layers
+D, FFN, FEAT = TINY.hidden_size, TINY.intermediate_size, TINY.feature_projection_input_dim
+HEAD, K = D // TINY.num_attention_heads, TINY.conv_depthwise_kernel_size  # head size, kernel
+POS = TINY.left_max_position_embeddings + TINY.right_max_position_embeddings + 1  # distances
 
 
 def layer_shapes(i: int) -> dict[str, tuple[int, ...]]:
@@ -83,7 +78,7 @@ def test_drops_later_layers_and_the_spec_augment_vector():
     assert not any(k.startswith("encoder.layers.2.") for k in out)
     assert len(state) == 5 + 3 * 32 and len(out) == 4 + 2 * 32  # 773 = 5 + 24 * 32 officially
     # Loads strictly into a 2-layer model.
-    model = W2VBertModel(W2VBertArgs(num_hidden_layers=2, **TINY))
+    model = W2VBertModel(TINY)
     check_state(out, expected_shapes(model), source="synthetic")
 
 

@@ -24,15 +24,9 @@ from mlx_indextts_models.bigvgan import (
     snake_beta,
     upsample,
 )
+from mlx_indextts_models.testing import tiny_bigvgan_args
 
-TINY = BigVGANArgs(
-    num_mels=6,
-    upsample_rates=(2, 2),
-    upsample_kernel_sizes=(4, 4),
-    upsample_initial_channel=8,
-    resblock_kernel_sizes=(3, 5),
-    resblock_dilation_sizes=((1, 3), (1, 2)),
-)
+TINY = tiny_bigvgan_args()
 
 
 def kaiser_sinc(kernel_size: int = 12, ratio: int = 2) -> np.ndarray:

@@ -13,7 +13,6 @@ from mlx.utils import tree_flatten
 from mlx_indextts_models.campplus import (
     BatchNorm,
     CAMPPlus,
-    CAMPPlusArgs,
     Conv1d,
     Conv2d,
     conv1d_as_matmul,
@@ -22,20 +21,9 @@ from mlx_indextts_models.campplus import (
     segment_means,
     statistics_pooling,
 )
+from mlx_indextts_models.testing import tiny_campplus_args
 
-TINY = CAMPPlusArgs(
-    feat_dim=16,
-    embedding_size=6,
-    growth_rate=4,
-    bn_size=2,
-    init_channels=8,
-    m_channels=4,
-    head_num_blocks=(2, 1),
-    block_num_layers=(2, 3),
-    block_kernel_sizes=(3, 3),
-    block_dilations=(1, 2),
-    seg_len=4,
-)
+TINY = tiny_campplus_args()
 EPS = 1e-5
 
 

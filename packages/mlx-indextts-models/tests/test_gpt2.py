@@ -12,8 +12,9 @@ import pytest
 
 from mlx_indextts_models.cache import KVCache
 from mlx_indextts_models.gpt2 import GPT2Args, GPT2Model, causal_mask, gelu_new, linear_rows
+from mlx_indextts_models.testing import tiny_gpt2_args
 
-TINY = GPT2Args(n_embd=32, n_layer=3, n_head=4, n_positions=64)
+TINY = tiny_gpt2_args()
 
 
 def hf_weights(args: GPT2Args, seed: int = 0) -> dict[str, np.ndarray]:

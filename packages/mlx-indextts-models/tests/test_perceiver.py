@@ -11,6 +11,7 @@ from mlx_indextts_models.perceiver import (  # first: it loads the fast BLAS bef
     PerceiverResampler,
     RMSNorm,
 )
+from mlx_indextts_models.testing import tiny_perceiver_args
 
 # isort: split
 
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
-TINY = PerceiverArgs(dim=12, dim_context=8, num_latents=3, dim_head=4, heads=2, ff_mult=2)
+TINY = tiny_perceiver_args()
 
 
 def randomized(args: PerceiverArgs = TINY, seed: int = 0) -> PerceiverResampler:

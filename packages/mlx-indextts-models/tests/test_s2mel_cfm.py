@@ -14,11 +14,10 @@ import pytest
 from mlx.utils import tree_flatten
 
 from mlx_indextts_models.s2mel.cfm import CFM, linspace
-from mlx_indextts_models.s2mel.dit import DiTArgs
-from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
+from mlx_indextts_models.testing import tiny_dit_args, tiny_wavenet_args
 
-TINY_DIT = DiTArgs(hidden_dim=16, num_heads=2, depth=3, in_channels=4, content_dim=8)
-TINY_WN = WaveNetArgs(hidden_dim=16, num_layers=2, kernel_size=5)
+TINY_DIT = tiny_dit_args()
+TINY_WN = tiny_wavenet_args()
 
 
 def tiny_cfm(seed: int = 0) -> CFM:

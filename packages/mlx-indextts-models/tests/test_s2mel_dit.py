@@ -4,6 +4,8 @@ transcription of the reference (``diffusion_transformer.DiT``, ``gpt_fast/model.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import mlx_indextts_models  # noqa: F401  (first: fast BLAS before MLX)
 
 # isort: split
@@ -17,9 +19,11 @@ from mlx.utils import tree_flatten
 
 from mlx_indextts_models.s2mel.dit import DiT, DiTArgs, timestep_frequencies
 from mlx_indextts_models.s2mel.wavenet import WN, WaveNetArgs, reflect_pad
+from mlx_indextts_models.testing import tiny_dit_args, tiny_wavenet_args
 
-TINY_DIT = DiTArgs(hidden_dim=16, num_heads=2, depth=5, in_channels=4, content_dim=8)
-TINY_WN = WaveNetArgs(hidden_dim=16, num_layers=3, kernel_size=5)  # = DiT width, as upstream needs
+# deeper than the CFM tests' tiny model: 5 blocks, 3 WaveNet layers
+TINY_DIT = replace(tiny_dit_args(), depth=5)
+TINY_WN = replace(tiny_wavenet_args(), num_layers=3)
 STYLE = 6
 
 

@@ -3,6 +3,8 @@ the whole forward and its mask against a float64 numpy transcription of the refe
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import mlx_indextts_models  # noqa: F401  (first: fast BLAS before MLX)
 
 # isort: split
@@ -20,8 +22,9 @@ from mlx_indextts_models.s2mel.regulator import (
     sequence_mask,
     target_lengths,
 )
+from mlx_indextts_models.testing import tiny_regulator_args
 
-TINY = RegulatorArgs(channels=8, in_channels=6, sampling_ratios=(1, 1))
+TINY = tiny_regulator_args()
 
 
 def mish(x: np.ndarray) -> np.ndarray:
@@ -167,7 +170,7 @@ def test_group_norm_statistics_stay_accurate_on_long_inputs():
 
 @pytest.mark.parametrize("groups", [1, 2])
 def test_forward_matches_numpy_reference(groups):
-    args = RegulatorArgs(channels=8, in_channels=6, sampling_ratios=(1, 1), groups=groups)
+    args = replace(TINY, groups=groups)
     model = InterpolateRegulator(args)
     params = randomized(model, seed=groups)
     x = np.random.default_rng(10).standard_normal((1, 5, 6)).astype(np.float32)

@@ -4,6 +4,7 @@ independent numpy implementation of the reference's forward pass."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from mlx_indextts_models.semantic_codec import (  # first: it loads the fast BLAS before MLX
     ConvNeXtBlock,
@@ -14,6 +15,7 @@ from mlx_indextts_models.semantic_codec import (  # first: it loads the fast BLA
     depthwise_conv1d,
     gelu,
 )
+from mlx_indextts_models.testing import tiny_semantic_codec_args
 
 # isort: split
 
@@ -23,14 +25,7 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
-TINY = SemanticCodecArgs(
-    codebook_size=5,
-    hidden_size=6,
-    codebook_dim=2,
-    vocos_dim=4,
-    vocos_intermediate_dim=8,
-    vocos_num_layers=2,
-)
+TINY = tiny_semantic_codec_args()
 
 
 def randomize(module: nn.Module, seed: int = 0) -> nn.Module:
@@ -262,7 +257,7 @@ def test_identity_projection_when_dims_agree():
 
 
 def tiny_codec(seed: int = 0, **overrides) -> RepCodec:
-    args = SemanticCodecArgs(**{**TINY.__dict__, **overrides})
+    args = replace(TINY, **overrides)
     return randomize(RepCodec(args), seed)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import mlx.core as mx
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from mlx.utils import tree_flatten
 
 import mlx_indextts_models.w2vbert as w2v
+from mlx_indextts_models.testing import tiny_w2vbert_args
 from mlx_indextts_models.w2vbert import (
     ConvolutionModule,
     EncoderLayer,
@@ -21,20 +23,12 @@ from mlx_indextts_models.w2vbert import (
     relative_key_index,
 )
 
-TINY = dict(
-    hidden_size=8,
-    num_attention_heads=2,
-    intermediate_size=16,
-    feature_projection_input_dim=6,
-    left_max_position_embeddings=3,
-    right_max_position_embeddings=2,
-    conv_depthwise_kernel_size=5,
-)
+TINY = tiny_w2vbert_args()
 
 
 def tiny_model(num_layers: int, seed: int = 0) -> W2VBertModel:
     mx.random.seed(seed)
-    model = W2VBertModel(W2VBertArgs(num_hidden_layers=num_layers, **TINY))
+    model = W2VBertModel(replace(TINY, num_hidden_layers=num_layers))
     # Non-trivial norms and biases, so that wiring mistakes show.
     params = [(k, v + 0.1 * mx.random.normal(v.shape)) for k, v in tree_flatten(model.parameters())]
     model.load_weights(params)
@@ -120,7 +114,7 @@ def test_attention_in_head_blocks_equals_all_heads(monkeypatch):
 
 def test_layer_residual_wiring_by_hand():
     """With every weight 0, only biases flow: LN(x + ½·b_ffn1 + b_attn_out + ½·b_ffn2)."""
-    args = W2VBertArgs(num_hidden_layers=1, **TINY)
+    args = replace(TINY, num_hidden_layers=1)
     layer = EncoderLayer(args)
     zeroed = [(k, mx.zeros(v.shape)) for k, v in tree_flatten(layer.parameters())]
     layer.load_weights(zeroed)
@@ -194,7 +188,7 @@ def test_num_layers_runs_the_first_layers_only():
     x = mx.random.normal((1, 6, 6))
     mask = mx.array([[1, 1, 1, 1, 1, 0]])
     # A 2-layer model holding the first two layers of the 4-layer one.
-    two = W2VBertModel(W2VBertArgs(num_hidden_layers=2, **TINY))
+    two = W2VBertModel(replace(TINY, num_hidden_layers=2))
     two.load_weights(
         [
             (k, v)
