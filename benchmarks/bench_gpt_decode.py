@@ -15,7 +15,7 @@ processing, sampling, beam bookkeeping, cache reordering); ours is the best of
 
 The reference runs as installed (transformers 5.x, its KV cache unused: every step
 re-runs the whole sequence). Its best configuration, the cache working, is what
-``bench_gpt2_decode.py`` times step by step (13.3 tok/s on this machine per DESIGN.md);
+``bench_gpt2_decode.py`` times step by step (measured speeds: docs/performance.md);
 the bandwidth bound there applies here too. Ours loads ``gpt.npz`` converted by the real
 ``indextts-weights convert`` from the seeded official-format ``gpt.pth``.
 """

@@ -6,7 +6,7 @@ Run in the parity venv::
     .venv-parity/bin/python tests/compare_pytorch_mlx.py --voice speaker.wav --text "Hello." \
         --save-dir out/
 
-Prints ``name | shape | max|Δ| | cos_sim | pt_mean | mlx_mean`` (SPEC.md §5) and exits 1
+Prints ``name | shape | max|Δ| | cos_sim | pt_mean | mlx_mean`` (docs/promises.md §5) and exits 1
 when a stage is outside its tolerance. The audio front-end rows (resampling, W2V-BERT input
 features, CAMPPlus fbank, S2Mel reference mel) compare the feature functions alone; every
 model row comes from one whole synthesis on each side: the reference's own
@@ -54,7 +54,7 @@ FEATURE_TOLERANCE = {
     "CAMPPlus fbank": 2e-2,  # float32 noise floor of torchaudio: see test_features_parity
     "reference mel": 2e-2,
 }
-# cos_sim per stage where SPEC.md §5 asks less than 0.99999.
+# cos_sim per stage where docs/promises.md §5 asks less than 0.99999.
 MIN_COS = {"CFM mel": 0.9999, "BigVGAN waveform": 0.999}
 
 
@@ -95,13 +95,13 @@ def mlx_stages(audio_22k: np.ndarray, emo_16k: np.ndarray) -> dict[str, np.ndarr
     }
 
 
-#: Model rows: our name → the reference run's name, max|Δ|, min cos (SPEC.md §5 order).
+#: Model rows: our name → the reference run's name, max|Δ|, min cos (docs/promises.md §5 order).
 PIPELINE_ROWS = {
     "W2V-BERT hidden[17]": 3e-3,
     "normalized semantic features": 2e-3,
     "CAMPPlus speaker style": 1.5e-2,
     "semantic_codec codes": 0.0,
-    "semantic_codec S_ref": 5e-4,  # SPEC: 0.000
+    "semantic_codec S_ref": 5e-4,  # docs/promises.md §5: 0.000
     "prompt regulator": 1e-4,
     "text ids": 0.0,
     "emovec": 1e-4,

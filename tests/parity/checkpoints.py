@@ -3,7 +3,7 @@
 The official weights cannot be downloaded here, so parity runs on checkpoints the
 reference code itself builds (real config, seeded random init, see
 :func:`parity.harness.seeded_module`) and saves exactly as the official files are stored
-(``shared/reference/CHECKPOINTS.md``). Each builder returns the cached file's path; the
+(``docs/checkpoints.md``). Each builder returns the cached file's path; the
 cache key covers the config, the seed and the reference version.
 
 Builders for the large models (GPT, W2V-BERT, S2Mel, BigVGAN) are added with their ports.

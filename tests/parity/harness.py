@@ -137,7 +137,7 @@ def save_safetensors(state_dict: Mapping[str, Any], path: Path) -> None:
 
 @dataclass(frozen=True)
 class StageResult:
-    """One row of the parity table (SPEC.md §5)."""
+    """One row of the parity table (docs/promises.md §5)."""
 
     name: str
     shape: tuple[int, ...]
@@ -199,7 +199,7 @@ TABLE_HEADER = (
 
 
 def format_table(results: Iterable[StageResult]) -> str:
-    """The SPEC.md §5 table: ``name | shape | max|Δ| | cos_sim | pt_mean | mlx_mean``."""
+    """The docs/promises.md §5 table: ``name | shape | max|Δ| | cos_sim | pt_mean | mlx_mean``."""
     lines = [TABLE_HEADER, "-" * len(TABLE_HEADER)]
     lines += [r.row() for r in results]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The reference's S2Mel regulator and CFM modules (REFERENCE-FLOW.md steps 9, 19-20),
+"""The reference's S2Mel regulator and CFM modules (docs/data-flow.md steps 9, 19-20),
 built from the seeded official-format ``s2mel.pth`` as ``infer_v2`` builds them, for the
 S2Mel parity tests."""
 

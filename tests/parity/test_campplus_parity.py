@@ -4,9 +4,9 @@ The checkpoint is the reference's own seeded ``campplus_cn_common.bin`` (BatchNo
 statistics perturbed, see :func:`parity.harness.seeded_module`), converted by
 ``indextts-weights convert`` (torch-free) and loaded strictly with ``load_campplus``.
 Both sides get the same input: the
-reference's Kaldi fbank minus its per-bin mean (REFERENCE-FLOW.md step 8); an end-to-end
+reference's Kaldi fbank minus its per-bin mean (docs/data-flow.md step 8); an end-to-end
 variant computes our side's features with ``mlx_audio_features.kaldi_fbank``.
-Tolerance (SPEC.md §5): style max|Δ| < 0.015, cos ≥ 0.99999.
+Tolerance (docs/promises.md §5): style max|Δ| < 0.015, cos ≥ 0.99999.
 
 With random weights the style is dominated by an input-independent part: two clips'
 styles have cosine ≈ 0.999, and a kernel stored in the wrong orientation in the trunk

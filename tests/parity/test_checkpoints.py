@@ -20,7 +20,7 @@ def test_campplus_checkpoint_loads_strictly_into_the_reference_model():
     state = torch.load(checkpoints.campplus_checkpoint(0), map_location="cpu", weights_only=True)
     model = checkpoints.campplus_module(seed=123)  # different weights, same architecture
     model.load_state_dict(state, strict=True)
-    assert len(state) == 937  # CHECKPOINTS.md
+    assert len(state) == 937  # docs/checkpoints.md
 
 
 def test_semantic_codec_checkpoint_loads_like_the_reference():

@@ -1,6 +1,6 @@
-"""tests/compare_pytorch_mlx.py runs both pipelines on a real WAV file, prints every SPEC.md
-§5 row and saves every stage (same voice, text and code limit as test_pipeline_parity, so
-the reference's run is shared through the cache)."""
+"""tests/compare_pytorch_mlx.py runs both pipelines on a real WAV file, prints every row of
+docs/promises.md §5 and saves every stage (same voice, text and code limit as
+test_pipeline_parity, so the reference's run is shared through the cache)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ Our side runs the full path from the speaker/emotion features: ``get_conditionin
 Asserted: identical code sequences (greedy: two cases stopping on 8193, one running to
 300 codes, one to 24 codes, two with an ``emo_vector``; 3 beams stopping on 8193), the
 stop flag, the emotion-matrix row choice, and cos ≥ 0.99999 with max|Δ| within
-:data:`TOLERANCES` (SPEC.md §5 where it names the stage) on every float stage.
+:data:`TOLERANCES` (docs/promises.md §5 where it names the stage) on every float stage.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from parity.converted import converted_weights
 from parity.harness import assert_close, compare
 
 #: max|Δ| per stage (cos ≥ 0.99999 everywhere): ~20x the values measured on this machine
-#: (in brackets), far inside SPEC.md §5 (GPT latent < 0.02, latent proj and S_infer < 0.003).
+#: (in brackets), far inside docs/promises.md §5 (GPT latent < 0.02, latent proj and
+#: S_infer < 0.003).
 TOLERANCES = {
     "emovec": 2e-5,  # merge_emovec and the blend [9.2e-7]
     "emovec_mat": 1e-6,  # a weighted sum of 8 matrix rows [0]

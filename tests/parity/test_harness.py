@@ -123,7 +123,7 @@ def test_campplus_checkpoint_in_official_format_is_cached(tmp_cache):
     path = cached_file("campplus", "campplus_cn_common.bin", build, config="real", seed=0)
     assert path.name == "campplus_cn_common.bin"
     state = torch.load(path, map_location="cpu", weights_only=True)
-    assert len(state) == 937  # shared/reference/CHECKPOINTS.md: CAMPPlus, 937 keys
+    assert len(state) == 937  # docs/checkpoints.md: CAMPPlus, 937 keys
     expected = seeded_module(campplus, 0).state_dict()
     assert all(torch.equal(state[k], expected[k]) for k in expected)
     mtime = path.stat().st_mtime_ns

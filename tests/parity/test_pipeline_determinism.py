@@ -1,4 +1,4 @@
-"""Determinism of ``IndexTTS2.render`` (SPEC.md §1), in separate processes.
+"""Determinism of ``IndexTTS2.render`` (docs/promises.md §1), in separate processes.
 
 Real-config converted weights, sampling on (1 beam, top-k 30, temperature 0.8), a short
 text, few codes and CFM steps so that each process stays around a minute:

@@ -3,7 +3,7 @@
 Both run on the same seeded real-config checkpoints (ours converted by the real
 ``indextts-weights convert``), the same voice file, text and ``bpe.model``, greedy-
 equivalent decoding (``num_beams=1, top_k=1``) and the same CFM start noise. Every stage
-of SPEC.md §5 is compared at its tolerance, codes and text ids must be identical, and our
+of docs/promises.md §5 is compared at its tolerance, codes and text ids must be identical, and our
 ``render`` (the composition users call) must give the reference's final 16-bit samples.
 """
 
@@ -20,7 +20,7 @@ from parity.pipeline_stages import our_pipeline, our_render, our_stages
 TEXT = "Hello world, this is a test of the pipeline."
 MAX_CODES = 30  # random weights rarely stop: the limit ends decoding on both sides
 
-#: SPEC.md §5 rows (and the emotion vector): max|Δ|, min cos.
+#: docs/promises.md §5 rows (and the emotion vector): max|Δ|, min cos.
 STAGES = {
     "seamless fbank": (1e-3, 0.99999),
     "ref_mel": (2e-2, 0.99999),

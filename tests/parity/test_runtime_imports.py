@@ -1,4 +1,4 @@
-"""SPEC.md §4: synthesis from the NPZ files never imports torch (nor the reference's config
+"""docs/promises.md §4: synthesis from the NPZ files never imports torch (nor the reference's config
 stack), even where torch is installed, as it is in the parity venv."""
 
 from __future__ import annotations

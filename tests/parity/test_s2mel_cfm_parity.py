@@ -14,7 +14,8 @@ with ``net.cfm`` loaded strictly and ``estimator.setup_caches(1, 8192)`` as ``in
 * Full ``CFM.inference`` (25 Euler steps, CFG 0.7, as ``infer_v2``) on 96 frames with
   a 32-frame prompt, the same standard-normal noise fed to both sides (the reference's
   ``torch.randn`` is patched for the call); and 4 steps without guidance. cos ≥ 0.99999
-  (SPEC: ≥ 0.9999) over the generated frames; prompt frames are exactly zero on both sides.
+  (docs/promises.md §5: ≥ 0.9999) over the generated frames; prompt frames are exactly zero
+  on both sides.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from parity.s2mel_stages import reference_cfm
 
 VELOCITY_TOL = 2e-5  # measured ≤ 2.5e-6 (velocities reach ~1.5)
 CFM_TOL = 2e-5  # measured 1.2e-6 after 25 steps with the same noise
-CFM_COS = 0.99999  # SPEC asks ≥ 0.9999 for the CFM mel with shared noise; measured 1.0000000
+CFM_COS = 0.99999  # docs/promises.md §5: ≥ 0.9999 (shared noise); measured 1.0000000
 #: name → (frames T, prompt frames, x_lens, cfg-style batch).
 VELOCITY_CASES = {
     "v_40": (40, 12, [40], True),

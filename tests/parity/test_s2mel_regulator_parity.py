@@ -10,7 +10,7 @@ loaded strictly, called as ``infer_v2`` calls it (``n_quantizers=3, f0=None``).
 
 Inputs are seeded standard-normal ``(B, n, 1024)`` arrays standing for ``S_ref`` / ``S_infer``:
 
-* prompt regulator (REFERENCE-FLOW step 9): ``ylens = [T_ref]``, the reference-mel frame
+* prompt regulator (docs/data-flow.md step 9): ``ylens = [T_ref]``, the reference-mel frame
   count of an ``n``-code prompt (``T_ref ≈ n · 86.13 / 50``, not the 1.72 rule), for 1, 4 and 15 s
   prompts;
 * inference regulator (step 19): ``ylens = (code_lens * 1.72).long()`` computed by the
@@ -19,7 +19,7 @@ Inputs are seeded standard-normal ``(B, n, 1024)`` arrays standing for ``S_ref``
   117 and 500 (10 s of codes → 860 frames);
 * a batch of two rows with different target lengths (mask and shared interpolation).
 
-Tolerance: SPEC.md §5 asks max|Δ| 0.000 (prompt) and < 0.001 (inference) on the official
+Tolerance: docs/promises.md §5 asks max|Δ| 0.000 (prompt) and < 0.001 (inference) on the official
 weights; here every stage must reach cos ≥ 0.99999 and max|Δ| ≤ :data:`TOL` (measured
 values are in the printed parity table).
 """

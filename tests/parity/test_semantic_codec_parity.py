@@ -11,7 +11,7 @@ W2V-BERT features are roughly zero-mean, unit-variance) for T = 40, 375 and 750 
 W2V-BERT input fbank (T, 160) is projected to 1024 channels and normalized (the real
 features' temporal structure without running W2V-BERT).
 
-Tolerances (SPEC.md §5, "semantic codec S_ref"): codes identical, ``S_ref`` max|Δ| that
+Tolerances (docs/promises.md §5, "semantic codec S_ref"): codes identical, ``S_ref`` max|Δ| that
 rounds to 0.000 (asserted ≤ 5e-4) and cos ≥ 0.99999; the same for ``vq2emb`` of the
 reference's codes. A code that differs must be a genuine near-tie: its two candidates'
 distances in the reference differ by < 1e-6.
@@ -36,7 +36,7 @@ from parity.checkpoints import semantic_codec_checkpoint, semantic_codec_module
 from parity.converted import CONVERTIBLE, converted_weights
 from parity.harness import assert_close, cached_arrays, compare
 
-S_REF_TOL = 5e-4  # rounds to the 0.000 of SPEC.md §5
+S_REF_TOL = 5e-4  # rounds to the 0.000 of docs/promises.md §5
 TIE_TOL = 1e-6
 LENGTHS = (40, 375, 750)
 INPUTS = (*(f"normal_{t}" for t in LENGTHS), "smooth_750", "speech_15s")

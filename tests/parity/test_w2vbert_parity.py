@@ -13,7 +13,7 @@ reference's extractor bit for bit) with their attention mask: ``speech_hello`` (
 fbank frames) and ``speech_sentence`` (403) have an odd frame count, so their last
 stacked frame holds padding and has mask 0; ``speech_15s`` (1498) has none.
 
-Tolerances (SPEC.md §5): hidden[17] max|Δ| < 0.003, normalized semantic features
+Tolerances (docs/promises.md §5): hidden[17] max|Δ| < 0.003, normalized semantic features
 < 0.002, cos ≥ 0.99999 for both.
 """
 
@@ -121,7 +121,7 @@ def test_checkpoint_has_the_official_keys():
 
     with safe_open(str(w2vbert_checkpoint(0)), framework="numpy") as f:  # header only
         shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
-    assert len(shapes) == 773  # shared/reference/keys/w2vbert.txt
+    assert len(shapes) == 773  # docs/reference/keys/w2vbert.txt
     assert shapes["masked_spec_embed"] == (1024,)
     assert shapes["encoder.layers.23.self_attn.distance_embedding.weight"] == (73, 64)
     assert shapes["encoder.layers.0.conv_module.depthwise_conv.weight"] == (1024, 1, 31)

@@ -1,4 +1,5 @@
-"""Emotion arguments (`indextts_mlx.emotion_args`, SPEC §1, REFERENCE-FLOW step 2)."""
+"""Emotion arguments (`indextts_mlx.emotion_args`; docs/promises.md §1, docs/data-flow.md
+step 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Speaker resolution (`indextts_mlx.voices`, SPEC §1)."""
+"""Speaker resolution (`indextts_mlx.voices`, docs/promises.md §1)."""
 
 from __future__ import annotations
 

@@ -212,7 +212,7 @@ def test_load_gpt_is_strict(tmp_path):
 
 def test_real_size_names_and_shapes():
     """At IndexTTS-2's config (shapes only, no arrays): the 665 official keys
-    (``shared/reference/keys/gpt.txt``) are all claimed and map onto the 663 parameters."""
+    (``docs/reference/keys/gpt.txt``) are all claimed and map onto the 663 parameters."""
     shapes = official_shapes(UnifiedVoiceArgs())
     assert len(shapes) == 665
     for key, shape in {

@@ -211,7 +211,7 @@ def test_is_conditioning_key():
 
 def test_real_size_keys_fit_the_real_model():
     """At IndexTTS-2's config (shapes only: zero-stride views, no memory): the 365 official
-    conditioning keys (``shared/reference/keys/gpt.txt``) map onto the 363 parameters."""
+    conditioning keys (``docs/reference/keys/gpt.txt``) map onto the 363 parameters."""
     shapes = official_shapes(GPTConditioningArgs())
     assert len(shapes) == 365
     for key, shape in {

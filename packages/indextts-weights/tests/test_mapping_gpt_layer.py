@@ -15,7 +15,7 @@ from mlx_indextts_models.gpt import GPTLayer
 
 
 def official(seed: int = 0) -> dict[str, np.ndarray]:
-    """``net.gpt_layer`` as in ``s2mel.pth`` (``shared/reference/keys/s2mel.txt``)."""
+    """``net.gpt_layer`` as in ``s2mel.pth`` (``docs/reference/keys/s2mel.txt``)."""
     rng = np.random.default_rng(seed)
     return {k: (0.05 * rng.standard_normal(s)).astype(np.float32) for k, s in SHAPES.items()}
 

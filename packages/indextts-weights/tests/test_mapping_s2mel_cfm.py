@@ -70,7 +70,7 @@ def sanitize(state):
 
 
 def test_full_size_key_lists():
-    """IndexTTS-2: the 256 keys of ``net['cfm']`` (CHECKPOINTS.md keys/s2mel.txt) = 234 used
+    """IndexTTS-2: the 256 keys of ``net['cfm']`` (docs/reference/keys/s2mel.txt) = 234 used
     + 19 ignored (x_embedder ×3, cond_embedder, content_mask_embedder, 7 × 2 unused
     skip_in_linear) + 3 buffers (input_pos, t_embedder{,2}.freqs)."""
     used = expected_keys()

@@ -21,7 +21,7 @@ from indextts_weights.npz import save_npz
 from mlx_indextts_models.s2mel.regulator import InterpolateRegulator
 from mlx_indextts_models.testing import tiny_regulator_args
 
-#: ``shared/reference/keys/s2mel.txt``, ``length_regulator.*`` (PyTorch layouts).
+#: ``docs/reference/keys/s2mel.txt``, ``length_regulator.*`` (PyTorch layouts).
 OFFICIAL_SHAPES: dict[str, tuple[int, ...]] = {
     "mask_token": (1, 512),
     **{f"model.{i}.weight": (512, 512, 3) for i in (0, 3, 6, 9)},

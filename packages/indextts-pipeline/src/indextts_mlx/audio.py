@@ -1,6 +1,6 @@
 """Speaker and emotion prompt audio, loaded exactly as the reference loads it.
 
-Reference (``indextts/infer_v2.py``, REFERENCE-FLOW steps 3 and 11):
+Reference (``indextts/infer_v2.py``, docs/data-flow.md steps 3 and 11):
 
 * speaker: ``_load_and_cut_audio(path, 15)`` = ``librosa.load(path)`` (default
   ``sr=22050``, mono, float32, librosa's soxr resampler), first 15 s kept (330 750
@@ -148,7 +148,7 @@ def _cut_and_check(audio: np.ndarray, rate: int, path: Path, role: str) -> np.nd
 
 
 def load_speaker_audio(path: str | os.PathLike[str]) -> SpeakerAudio:
-    """Load a speaker prompt as the reference does (REFERENCE-FLOW step 3).
+    """Load a speaker prompt as the reference does (docs/data-flow.md step 3).
 
     Args:
         path: any file soundfile/librosa can decode; ``~`` is expanded; stereo is mixed
@@ -175,7 +175,7 @@ def load_speaker_audio(path: str | os.PathLike[str]) -> SpeakerAudio:
 
 
 def load_emotion_audio(path: str | os.PathLike[str]) -> np.ndarray:
-    """Load an emotion prompt as the reference does (REFERENCE-FLOW step 11):
+    """Load an emotion prompt as the reference does (docs/data-flow.md step 11):
     ``librosa.load(path, sr=16000)``, first 15 s.
 
     Returns:

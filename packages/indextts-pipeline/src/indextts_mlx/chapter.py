@@ -44,7 +44,7 @@ CACHE_VERSION = 1
 #: Silence after each segment unless the segment or the call says otherwise (ms).
 DEFAULT_PAUSE_AFTER_MS = 200
 #: Rough speaking rate for ``dry_run`` estimates of segments not cached yet (s per char):
-#: about 545 codes (10.9 s) per 200 characters, as SPEC.md §1 says.
+#: about 545 codes (10.9 s) per 200 characters, as docs/promises.md §1 says.
 SECONDS_PER_CHAR = 10.9 / 200
 
 #: Segment fields that are passed to ``IndexTTS2.render`` (besides the resolved speaker).

@@ -1,6 +1,6 @@
 """What a prompt contributes to synthesis, computed once per prompt *content*.
 
-:class:`SpeakerConditioning` holds REFERENCE-FLOW.md steps 3-9 and 15 for one speaker
+:class:`SpeakerConditioning` holds docs/data-flow.md steps 3-9 and 15 for one speaker
 prompt (the reference's ``_get_speaker_conditioning`` plus the GPT speaker latents);
 :func:`semantic_features` is steps 4-5, shared with the emotion prompt (step 11).
 :class:`ConditioningCache` keeps both in memory keyed by the file's SHA-256, and optionally
@@ -79,7 +79,7 @@ def semantic_features(models: ModelSet, audio_16k: np.ndarray) -> mx.array:
 def speaker_conditioning(
     models: ModelSet, audio_22k: np.ndarray, audio_16k: np.ndarray
 ) -> SpeakerConditioning:
-    """REFERENCE-FLOW.md steps 4-9 and 15 for one prompt (``audio_*``: float32 ``(N,)``)."""
+    """docs/data-flow.md steps 4-9 and 15 for one prompt (``audio_*``: float32 ``(N,)``)."""
     spk_cond_emb = semantic_features(models, audio_16k)
     _, s_ref = models.semantic_codec.quantize(spk_cond_emb)
     ref_mel = mx.array(mel_spectrogram(audio_22k)).transpose(0, 2, 1)  # (1, T_ref, 80)
@@ -111,7 +111,7 @@ class EmotionConditioning:
 
 
 def emotion_conditioning(models: ModelSet, audio_16k: np.ndarray) -> EmotionConditioning:
-    """REFERENCE-FLOW.md step 11 and ``get_emovec`` (step 14) for one emotion prompt."""
+    """docs/data-flow.md step 11 and ``get_emovec`` (step 14) for one emotion prompt."""
     emb = semantic_features(models, audio_16k)
     out = EmotionConditioning(emb, models.gpt.get_emovec(emb))
     mx.eval(out.emovec)

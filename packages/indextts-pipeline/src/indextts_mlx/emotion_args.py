@@ -1,5 +1,5 @@
 """Emotion arguments: parsing/validating ``emo_vector``, the reference's ``emo_alpha``
-scaling, and which emotion mode applies (SPEC §1 "Emotion", REFERENCE-FLOW step 2).
+scaling, and which emotion mode applies (docs/promises.md §1 "Emotion", docs/data-flow.md step 2).
 
 Reference (``infer_v2.IndexTTS2.infer_generator``)::
 
@@ -10,7 +10,7 @@ Reference (``infer_v2.IndexTTS2.infer_generator``)::
         if scale != 1.0: emo_vector = [int(x * scale * 10000) / 10000 for x in emo_vector]
     if emo_audio_prompt is None: emo_audio_prompt = spk_audio_prompt; emo_alpha = 1.0
 
-Differences (SPEC): ``emo_vector`` beats ``emo_text`` (the text is dropped with a
+Differences (docs/promises.md §1): ``emo_vector`` beats ``emo_text`` (the text is dropped with a
 warning); ``use_emo_text=None`` means "on when ``emo_text`` is given"; text-to-emotion
 raises :class:`~indextts_mlx.errors.FeatureNotAvailableError` until the Qwen emotion
 model is ported; ignored arguments are warned about, never silently dropped.
@@ -198,7 +198,7 @@ def resolve_emotion_mode(
     emo_audio_prompt: str | os.PathLike[str] | None = None,
     emo_alpha: float = 1.0,
 ) -> EmotionMode:
-    """Decide the emotion mode (SPEC §1 priorities, reference semantics).
+    """Decide the emotion mode (docs/promises.md §1 priorities, reference semantics).
 
     * ``emo_vector`` given: ``"vector"`` mode; ``emo_text`` / ``use_emo_text=True`` are
       dropped with a warning, ``emo_audio_prompt`` is ignored with a warning (the

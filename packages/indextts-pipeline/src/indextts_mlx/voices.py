@@ -1,5 +1,5 @@
 """Speaker resolution: voice names in a voices dir, direct file paths, and the priority
-between ``spk_audio_prompt``, its alias ``reference_audio`` and ``voice`` (SPEC §1).
+between ``spk_audio_prompt``, its alias ``reference_audio`` and ``voice`` (docs/promises.md §1).
 
 A voices dir holds ``.wav`` files (suffix matched case-insensitively); a voice's name is
 the file stem. Hidden files (``.name.wav``, macOS ``._name.wav``) are not voices. A name
@@ -176,7 +176,7 @@ def resolve_speaker(
     voice: str | os.PathLike[str] | None = None,
     voices_dir: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """The speaker prompt file, by SPEC §1's priority.
+    """The speaker prompt file, by docs/promises.md §1's priority.
 
     ``spk_audio_prompt`` (or its alias ``reference_audio``; if both are given,
     ``spk_audio_prompt`` wins with a warning) > ``voice`` (+ ``voices_dir``, see

@@ -11,7 +11,7 @@ from indextts_weights.errors import WeightsError
 ENV_WEIGHTS_DIR = "INDEXTTS_MLX_WEIGHTS_DIR"
 ENV_BPE_MODEL = "INDEXTTS_MLX_BPE_MODEL"
 
-# field name -> file name in the weights dir (SPEC.md §4)
+# field name -> file name in the weights dir (docs/promises.md §4)
 WEIGHT_FILES: dict[str, str] = {
     "bigvgan": "bigvgan.npz",
     "campplus": "campplus.npz",

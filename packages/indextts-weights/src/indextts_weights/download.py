@@ -17,7 +17,7 @@ from indextts_weights.convert import CONVERTERS, convert
 from indextts_weights.errors import WeightsError
 from indextts_weights.manifest import BPE_NAME, human_size
 
-# (repo id, file name): what infer_v2.py's IndexTTS2.__init__ reads (CHECKPOINTS.md).
+# (repo id, file name): what infer_v2.py's IndexTTS2.__init__ reads (docs/checkpoints.md).
 OFFICIAL_FILES: tuple[tuple[str, str], ...] = (
     ("IndexTeam/IndexTTS-2", "gpt.pth"),
     ("IndexTeam/IndexTTS-2", "s2mel.pth"),

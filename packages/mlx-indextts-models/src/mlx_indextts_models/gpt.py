@@ -1,6 +1,6 @@
 """The IndexTTS-2 GPT (``indextts/gpt/model_v2.py: UnifiedVoice``): mel codes from text.
 
-REFERENCE-FLOW.md steps 16-19. :class:`UnifiedVoice` extends
+docs/data-flow.md steps 16-19. :class:`UnifiedVoice` extends
 :class:`~mlx_indextts_models.gpt_conditioning.GPTConditioning` (speaker latents, emotion
 vectors, the 34-position conditioning prefix) with the GPT-2 stack and what surrounds it,
 under the official attribute names:

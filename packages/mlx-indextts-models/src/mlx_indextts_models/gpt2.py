@@ -11,7 +11,7 @@ learned position tables (``mel_pos_embedding``/``text_pos_embedding``).
 Linear weights are stored ``(out, in)`` (``nn.Linear``, applied as ``x @ W.T``): the
 checkpoint's HF ``Conv1D`` weights are ``(in, out)`` and are transposed once by the
 conversion, because a small batch (3 beams) against ``(in, out)`` weights costs MKL about
-2x one row (DESIGN.md, Performance).
+2x one row (docs/performance.md).
 
 Decoding reuses a :class:`~mlx_indextts_models.cache.KVCache` per layer. A one-position
 step (:func:`_step_block`) runs each block as two compiled pieces around the cache update

@@ -1,6 +1,6 @@
 """The conditioning side of the IndexTTS-2 GPT (``indextts/gpt/model_v2.py: UnifiedVoice``).
 
-REFERENCE-FLOW.md steps 14-16, from the normalized W2V-BERT features ``(B, T, 1024)``
+docs/data-flow.md steps 14-16, from the normalized W2V-BERT features ``(B, T, 1024)``
 (``spk_cond_emb`` of the speaker prompt, ``emo_cond_emb`` of the emotion prompt):
 
 * speaker latents (``get_conditioning``, ``condition_type="conformer_perceiver"``):

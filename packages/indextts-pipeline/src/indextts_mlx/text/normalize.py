@@ -1,5 +1,5 @@
 # ruff: noqa: RUF001  (full-width punctuation is what this file is about)
-"""Text normalisation for IndexTTS-2 (REFERENCE-FLOW.md step 12, first half).
+"""Text normalisation for IndexTTS-2 (docs/data-flow.md step 12, first half).
 
 A port of the reference's ``indextts/utils/front.py: TextNormalizer.normalize`` for
 Chinese and English:

@@ -1,4 +1,4 @@
-"""SentencePiece tokenisation and segmentation for IndexTTS-2 (REFERENCE-FLOW.md step 12).
+"""SentencePiece tokenisation and segmentation for IndexTTS-2 (docs/data-flow.md step 12).
 
 A port of the reference's ``indextts/utils/front.py: TextTokenizer`` and
 ``indextts/utils/common.py: tokenize_by_CJK_char / de_tokenized_by_CJK_char``:

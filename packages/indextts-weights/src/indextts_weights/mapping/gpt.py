@@ -1,6 +1,6 @@
 """The whole official ``gpt.pth`` → :class:`mlx_indextts_models.gpt.UnifiedVoice`.
 
-Two mappings share the file (``shared/reference/keys/gpt.txt``, 665 keys), each owning
+Two mappings share the file (``docs/reference/keys/gpt.txt``, 665 keys), each owning
 its keys and strict about them:
 
 * :mod:`~indextts_weights.mapping.gpt_conditioning`: the conditioning modules

@@ -1,6 +1,6 @@
 """``gpt.pth`` (UnifiedVoice) → the GPT-2 stack, embeddings, position tables and heads.
 
-This mapping owns these keys of the official ``gpt.pth`` (``shared/reference/keys/gpt.txt``):
+This mapping owns these keys of the official ``gpt.pth`` (``docs/reference/keys/gpt.txt``):
 
 * ``gpt.h.<i>.*`` and ``gpt.ln_f.*``: :class:`mlx_indextts_models.gpt2.GPT2Model` under
   ``gpt.``. The HF ``Conv1D`` weights (``attn.c_attn``, ``attn.c_proj``, ``mlp.c_fc``,

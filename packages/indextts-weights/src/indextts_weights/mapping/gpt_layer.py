@@ -3,7 +3,7 @@
 The reference's ``gpt_layer`` (``indextts/s2mel/modules/commons.py: MyModel``) is
 ``nn.Sequential(Linear(1280, 256), Linear(256, 128), Linear(128, 1024))`` with no
 activation in between: it maps the GPT's 1280-d latents to the 1024-d space of the
-semantic features. Its state dict (``shared/reference/keys/s2mel.txt``) has
+semantic features. Its state dict (``docs/reference/keys/s2mel.txt``) has
 ``{0,1,2}.{weight,bias}``; the MLX module holds the same Linears as ``layers``, so
 ``<i>.weight`` becomes ``layers.<i>.weight``. ``nn.Linear`` weights are ``(out, in)`` on
 both sides and are kept as they are.

@@ -1,6 +1,6 @@
 """Conditional flow matching (``indextts/s2mel/modules/flow_matching.py: CFM``) in MLX.
 
-``CFM.inference`` → ``solve_euler`` as ``infer_v2`` calls it (REFERENCE-FLOW step 20):
+``CFM.inference`` → ``solve_euler`` as ``infer_v2`` calls it (docs/data-flow.md step 20):
 
 * ``z ~ N(0, 1) · temperature`` of the condition's length ``T`` (prompt + generated);
 * ``t_span = linspace(0, 1, steps + 1)`` in float32 (PyTorch's two-sided formula,

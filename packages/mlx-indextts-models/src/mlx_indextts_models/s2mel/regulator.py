@@ -4,7 +4,7 @@ Mirrors ``indextts/s2mel/modules/length_regulator.py: InterpolateRegulator.forwa
 IndexTTS-2's configuration (continuous input, no VQ, no F0 condition), which
 ``infer_v2`` calls twice with ``n_quantizers=3, f0=None``:
 
-* prompt condition (REFERENCE-FLOW step 9): ``S_ref (1, n_ref, 1024)`` with
+* prompt condition (docs/data-flow.md step 9): ``S_ref (1, n_ref, 1024)`` with
   ``ylens = [T_ref]``, the number of frames of the reference mel;
 * inference condition (step 19): ``S_infer (1, n, 1024)`` with
   ``ylens = (code_lens * 1.72).long()`` (:func:`target_lengths`).
