@@ -17,7 +17,7 @@ and bias at call time (the parameters stay the checkpoint's); the CAM gate is co
 once per segment rather than once per frame (it is constant within a segment). The head's
 intermediates are 8-25 MB for a 15 s prompt: on Linux, where MLX caches only 32 MiB of
 freed buffers by default, ``mx.set_cache_limit`` of a few GiB (the caller's choice) saves
-re-faulting them on every call (5-10% of this model's time here).
+re-faulting them on every call (measured: docs/performance.md).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Elementwise-heavy ops with a numpy fast path on MLX's CPU device.
 
 In the Linux x86 MLX wheel, ``exp`` (and the sigmoid, tanh, silu and softmax built on it)
-runs as scalar code at ~25 ns per float32, against ~1.5-2 ns for numpy's vectorized exp
-(measured here), MLX's elementwise ops use one core, and MLX's CPU attention kernel spends
-its time in that scalar exp (7× torch's time at ``2×8×1118²``). So on the CPU device these
+runs as scalar code, an order of magnitude slower than numpy's vectorized exp, MLX's
+elementwise ops use one core, and MLX's CPU attention kernel spends its time in that
+scalar exp (measurements: docs/performance.md). So on the CPU device these
 ops run in numpy (float32, in place where possible; split over worker threads, since numpy
 releases the GIL); on a GPU device they are the plain MLX ops. Each function documents the
 MLX expression it equals; the results agree to float32 rounding.
@@ -242,7 +242,7 @@ def _single_threaded_numpy_blas() -> object:
     """A context in which BLAS calls run on the calling thread.
 
     The worker threads already use every core; numpy's OpenBLAS threads spinning beside
-    MLX's BLAS threads made the DiT's attention 1.7× slower (measured here). MLX runs
+    MLX's BLAS threads slowed the DiT's attention down (docs/performance.md). MLX runs
     nothing while the workers do, so limiting every BLAS for that window is safe.
     """
     return _blas_libraries().limit(limits=1)

@@ -16,8 +16,8 @@ conversion, because a small batch (3 beams) against ``(in, out)`` weights costs 
 Decoding reuses a :class:`~mlx_indextts_models.cache.KVCache` per layer. A one-position
 step (:func:`_step_block`) runs each block as two compiled pieces around the cache update
 and attention (:func:`_pre_attention`, :func:`_post_attention`), so MLX dispatches a few
-fused kernels per layer instead of ~25 small ones (measured on a 24-layer, width-64 stack,
-where only dispatch costs: 7.8 ms per step instead of 12-13 ms), and computes its
+fused kernels per layer instead of ~25 small ones (measured: docs/performance.md), and
+computes its
 projections as ``(W @ x.T).T`` (:func:`linear_rows`).
 
 Tensors are ``(B, L, n_embd)``.
@@ -225,12 +225,12 @@ def linear_rows(x: mx.array, w: mx.array, b: mx.array) -> mx.array:
     """``x @ w.T + b`` for a few rows ``x (R, in)`` (an ``nn.Linear`` with weight ``w``,
     bias ``b``), computed as ``(w @ x.T).T``: use it for heads in a decode step too.
 
-    Same result, but MKL handles this product (M = out, N = R) far better for 3 rows: 0.5 GB
-    of weights in 50-63 ms (1.3x one row) on an idle moment of this 2-core CPU, against
-    ~100 ms (2.7x) for ``x @ w.T`` (M = 3). ``x`` is made row-major first: as a
+    Same result, but MKL handles this product (M = out, N = R) far better for 3 rows
+    than ``x @ w.T`` (M = 3) (measured: docs/performance.md). ``x`` is made row-major
+    first: as a
     column-major array (the transposed output of a previous product, passed through an
     elementwise op) ``x.T`` would reach the BLAS as a plain ``(in, R)`` operand, which is
-    1.6x slower than a transposed one.
+    slower than a transposed one.
     """
     return mx.addmm(b[:, None], w, mx.contiguous(x).T).T
 

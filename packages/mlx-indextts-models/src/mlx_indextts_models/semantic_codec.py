@@ -34,8 +34,8 @@ class SemanticCodecArgs:
 
 
 # Rational approximation of erf on [-4, 4] (Eigen's / XLA's float32 erf; |error| < 5e-7,
-# as accurate as mx.erf). MLX's CPU erf is scalar libm code: GELU through mx.erf took
-# ~70 ms per ConvNeXt block at T=750 here, more than the block's matmuls; this ~9 ms.
+# as accurate as mx.erf). MLX's CPU erf is scalar libm code: GELU through mx.erf cost
+# more than the block's matmuls, this a fraction of it (measured: docs/performance.md).
 _ERF_P = (
     -2.72614225801306e-10,
     2.77068142495902e-08,
