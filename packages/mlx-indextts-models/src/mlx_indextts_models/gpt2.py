@@ -17,8 +17,7 @@ Decoding reuses a :class:`~mlx_indextts_models.cache.KVCache` per layer. A one-p
 step (:func:`_step_block`) runs each block as two compiled pieces around the cache update
 and attention (:func:`_pre_attention`, :func:`_post_attention`), so MLX dispatches a few
 fused kernels per layer instead of ~25 small ones (measured: docs/performance.md), and
-computes its
-projections as ``(W @ x.T).T`` (:func:`linear_rows`).
+computes its projections as ``(W @ x.T).T`` (:func:`linear_rows`).
 
 Tensors are ``(B, L, n_embd)``.
 """
