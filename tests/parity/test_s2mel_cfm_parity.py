@@ -34,13 +34,12 @@ import torch
 
 from indextts_weights.errors import WeightsError
 from indextts_weights.mapping.s2mel_cfm import IGNORED, RECOMPUTED, sanitize_cfm
-from indextts_weights.readers import extract_state_dict, read_checkpoint
 from mlx_indextts_models.s2mel.cfm import CFM
 from mlx_indextts_models.s2mel.dit import DiTArgs
 from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
-from parity.checkpoints import real_config, s2mel_checkpoint
+from parity.checkpoints import real_config
 from parity.harness import assert_close, cached_arrays, compare
-from parity.s2mel_stages import reference_cfm
+from parity.s2mel_stages import load_stage, reference_cfm, stage_fixtures
 
 VELOCITY_TOL = 2e-5  # measured ≤ 2.5e-6 (velocities reach ~1.5)
 CFM_TOL = 2e-5  # measured 1.2e-6 after 25 steps with the same noise
@@ -127,35 +126,11 @@ def reference_outputs(checkpoint: Path) -> dict[str, np.ndarray]:
     )
 
 
-def official_state(checkpoint: Path) -> dict[str, np.ndarray]:
-    return extract_state_dict(read_checkpoint(checkpoint), ("net", "cfm"), source="s2mel.pth")
-
-
 def load(state: dict[str, np.ndarray]) -> CFM:
-    model = CFM()
-    model.load_weights([(k, mx.array(v)) for k, v in sanitize_cfm(state).items()], strict=True)
-    return model
+    return load_stage(CFM(), sanitize_cfm, state)
 
 
-@pytest.fixture(scope="module")
-def checkpoint() -> Path:
-    return s2mel_checkpoint(0)
-
-
-@pytest.fixture(scope="module")
-def state(checkpoint) -> dict[str, np.ndarray]:
-    return official_state(checkpoint)
-
-
-@pytest.fixture(scope="module")
-def reference(checkpoint) -> dict[str, np.ndarray]:
-    return reference_outputs(checkpoint)
-
-
-@pytest.fixture(scope="module")
-def ours(s2mel_models) -> CFM:
-    """``cfm`` of our ``S2Mel``, loaded from the CLI-converted ``s2mel_pytorch.npz``."""
-    return s2mel_models.cfm
+checkpoint, state, reference, ours = stage_fixtures("cfm", reference_outputs)
 
 
 def velocity(model: CFM, name: str) -> np.ndarray:

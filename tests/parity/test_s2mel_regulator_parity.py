@@ -40,16 +40,14 @@ import torch.nn.functional as F
 
 from indextts_weights.errors import WeightsError
 from indextts_weights.mapping.s2mel_regulator import IGNORED, sanitize_regulator
-from indextts_weights.readers import extract_state_dict, read_checkpoint
 from mlx_indextts_models.s2mel.regulator import (
     InterpolateRegulator,
     RegulatorArgs,
     nearest_indices,
     target_lengths,
 )
-from parity.checkpoints import s2mel_checkpoint
 from parity.harness import assert_close, cached_arrays, compare
-from parity.s2mel_stages import reference_regulator
+from parity.s2mel_stages import load_stage, reference_regulator, stage_fixtures
 
 TOL = 1e-5  # measured ≤ 3.4e-6 (outputs reach ~2.1); PyTorch's own error vs float64 ~3e-6
 #: name → (batch, n codes, target lengths or None for the 1.72 rule).
@@ -97,39 +95,11 @@ def reference_outputs(checkpoint: Path) -> dict[str, np.ndarray]:
     )
 
 
-def official_state(checkpoint: Path) -> dict[str, np.ndarray]:
-    return extract_state_dict(
-        read_checkpoint(checkpoint), ("net", "length_regulator"), source="s2mel.pth"
-    )
-
-
 def load(state: dict[str, np.ndarray]) -> InterpolateRegulator:
-    regulator = InterpolateRegulator(RegulatorArgs())
-    regulator.load_weights(
-        [(k, mx.array(v)) for k, v in sanitize_regulator(state).items()], strict=True
-    )
-    return regulator
+    return load_stage(InterpolateRegulator(RegulatorArgs()), sanitize_regulator, state)
 
 
-@pytest.fixture(scope="module")
-def checkpoint() -> Path:
-    return s2mel_checkpoint(0)
-
-
-@pytest.fixture(scope="module")
-def state(checkpoint) -> dict[str, np.ndarray]:
-    return official_state(checkpoint)
-
-
-@pytest.fixture(scope="module")
-def reference(checkpoint) -> dict[str, np.ndarray]:
-    return reference_outputs(checkpoint)
-
-
-@pytest.fixture(scope="module")
-def ours(s2mel_models) -> InterpolateRegulator:
-    """``length_regulator`` of our ``S2Mel``, loaded from the CLI-converted file."""
-    return s2mel_models.length_regulator
+checkpoint, state, reference, ours = stage_fixtures("length_regulator", reference_outputs)
 
 
 def run(model: InterpolateRegulator, name: str) -> np.ndarray:
