@@ -50,16 +50,10 @@ _gpt_part = _CONVERT_TESTS._gpt_part
 
 # A small array per weights file: name -> (array name, shape)
 SHAPES = {
-    "bigvgan": (3, 5),
-    "campplus": (3, 4),
-    "emotion_matrix": (73, 1280),
-    "gpt": (10, 100),
-    "s2mel": (2, 8),
-    "semantic_codec": (4, 4),
-    "semantic_stats": (1024,),
-    "speaker_matrix": (73, 192),
-    "w2vbert": (6, 7),
-}
+    "bigvgan": (3, 5), "campplus": (3, 4), "emotion_matrix": (73, 1280), "gpt": (10, 100),
+    "s2mel": (2, 8), "semantic_codec": (4, 4), "semantic_stats": (1024,),
+    "speaker_matrix": (73, 192), "w2vbert": (6, 7),
+}  # fmt: skip
 
 
 def make_weights(folder: Path, *, optional: bool = True, manifest: bool = True) -> Path:

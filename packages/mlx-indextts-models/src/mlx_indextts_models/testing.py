@@ -29,46 +29,29 @@ def tiny_w2vbert_args() -> W2VBertArgs:
     """W2V-BERT: width 8, 2 heads of 4, FFN 16, 6-wide input features, relative positions
     3 left / 2 right (6 distances), depthwise kernel 5, 2 layers."""
     return W2VBertArgs(
-        hidden_size=8,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=16,
-        feature_projection_input_dim=6,
-        left_max_position_embeddings=3,
-        right_max_position_embeddings=2,
-        conv_depthwise_kernel_size=5,
-    )
+        hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16,
+        feature_projection_input_dim=6, conv_depthwise_kernel_size=5,
+        left_max_position_embeddings=3, right_max_position_embeddings=2,
+    )  # fmt: skip
 
 
 def tiny_semantic_codec_args() -> SemanticCodecArgs:
     """MaskGCT semantic codec (RepCodec): 6-wide input, 5 codes of dimension 2, a Vocos
     encoder of width 4 (FFN 8) and 2 layers."""
     return SemanticCodecArgs(
-        codebook_size=5,
-        hidden_size=6,
-        codebook_dim=2,
-        vocos_dim=4,
-        vocos_intermediate_dim=8,
-        vocos_num_layers=2,
-    )
+        codebook_size=5, hidden_size=6, codebook_dim=2,
+        vocos_dim=4, vocos_intermediate_dim=8, vocos_num_layers=2,
+    )  # fmt: skip
 
 
 def tiny_campplus_args() -> CAMPPlusArgs:
     """CAMPPlus: 16 fbank bins, 6-d embedding, growth 4, two head blocks (2, 1), two
     D-TDNN blocks of 2 and 3 layers (kernel 3; dilations 1 and 2), segments of 4 frames."""
     return CAMPPlusArgs(
-        feat_dim=16,
-        embedding_size=6,
-        growth_rate=4,
-        bn_size=2,
-        init_channels=8,
-        m_channels=4,
-        head_num_blocks=(2, 1),
-        block_num_layers=(2, 3),
-        block_kernel_sizes=(3, 3),
-        block_dilations=(1, 2),
-        seg_len=4,
-    )
+        feat_dim=16, embedding_size=6, growth_rate=4, bn_size=2, init_channels=8, m_channels=4,
+        head_num_blocks=(2, 1), seg_len=4,
+        block_num_layers=(2, 3), block_kernel_sizes=(3, 3), block_dilations=(1, 2),
+    )  # fmt: skip
 
 
 def tiny_gpt2_args() -> GPT2Args:
@@ -102,13 +85,10 @@ def tiny_bigvgan_args() -> BigVGANArgs:
     """BigVGAN: 6 mel bins, two ×2 upsampling stages (kernel 4) from 8 channels, two
     resblock kinds (kernel 3, dilations 1, 3; kernel 5, dilations 1, 2): 4× upsampling."""
     return BigVGANArgs(
-        num_mels=6,
-        upsample_rates=(2, 2),
-        upsample_kernel_sizes=(4, 4),
+        num_mels=6, upsample_rates=(2, 2), upsample_kernel_sizes=(4, 4),
         upsample_initial_channel=8,
-        resblock_kernel_sizes=(3, 5),
-        resblock_dilation_sizes=((1, 3), (1, 2)),
-    )
+        resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3), (1, 2)),
+    )  # fmt: skip
 
 
 __all__ = [
