@@ -49,7 +49,7 @@ class KVCache:
         dv = like_values.shape[3]
         keys = mx.zeros((b, h, capacity, dk), dtype=like.dtype)
         values = mx.zeros((b, h, capacity, dv), dtype=like_values.dtype)
-        if self.keys is not None and self.offset:
+        if self.keys is not None and self.values is not None and self.offset:
             keys[:, :, : self.offset] = self.keys[:, :, : self.offset]
             values[:, :, : self.offset] = self.values[:, :, : self.offset]
         self.keys, self.values = keys, values
@@ -69,10 +69,16 @@ class KVCache:
         end = start + keys.shape[2]
         if end > self.capacity:
             self._grow(end, keys, values)
-        self.keys[:, :, start:end] = keys
-        self.values[:, :, start:end] = values
+        all_keys, all_values = self._buffers()
+        all_keys[:, :, start:end] = keys
+        all_values[:, :, start:end] = values
         self.offset = end
-        return self.keys[:, :, :end], self.values[:, :, :end]
+        return all_keys[:, :, :end], all_values[:, :, :end]
+
+    def _buffers(self) -> tuple[mx.array, mx.array]:
+        if self.keys is None or self.values is None:
+            raise RuntimeError("the cache holds no keys and values yet")
+        return self.keys, self.values
 
     def select(self, rows: Sequence[int] | mx.array) -> None:
         """Keep batch rows ``rows`` in that order (repeats allowed): beam reordering.
@@ -80,7 +86,7 @@ class KVCache:
         ``rows`` may hold a different number of rows than the batch, e.g. ``[0, 0, 0]``
         to expand one prefilled sequence to three beams.
         """
-        if self.keys is None or _is_identity(rows, self.keys.shape[0]):
+        if self.keys is None or self.values is None or _is_identity(rows, self.keys.shape[0]):
             return
         index = rows if isinstance(rows, mx.array) else mx.array(np.asarray(rows, dtype=np.int32))
         self.keys = mx.take(self.keys, index, axis=0)
@@ -89,17 +95,17 @@ class KVCache:
     def copy_rows(self, copies: Sequence[tuple[int, int]]) -> None:
         """Overwrite row ``dst`` with row ``src``'s valid positions, for each ``(dst, src)``
         (sources must not be destinations)."""
-        if self.keys is None:
+        if self.keys is None or self.values is None:
             return
-        end = self.offset
+        keys, values, end = self.keys, self.values, self.offset
         for dst, src in copies:
-            self.keys[dst : dst + 1, :, :end] = self.keys[src : src + 1, :, :end]
-            self.values[dst : dst + 1, :, :end] = self.values[src : src + 1, :, :end]
+            keys[dst : dst + 1, :, :end] = keys[src : src + 1, :, :end]
+            values[dst : dst + 1, :, :end] = values[src : src + 1, :, :end]
 
     @property
     def state(self) -> list[mx.array]:
         """The arrays held (for ``mx.eval``)."""
-        return [] if self.keys is None else [self.keys, self.values]
+        return [] if self.keys is None or self.values is None else [self.keys, self.values]
 
 
 def _is_identity(rows: Sequence[int] | mx.array, batch: int) -> bool:
@@ -144,7 +150,7 @@ class BeamSlots:
             raise ValueError("need at least one beam")
         self.rows = np.arange(beams)
 
-    def advance(self, cache: Sequence[KVCache], parents: Sequence[int]) -> None:
+    def advance(self, cache: Sequence[KVCache], parents: Sequence[int] | np.ndarray) -> None:
         """Beam ``i`` now continues beam ``parents[i]``; copy rows where beams split."""
         sources = self.rows[np.asarray(parents, dtype=np.int64)]
         if len(sources) != len(self.rows):
@@ -157,9 +163,9 @@ class BeamSlots:
                 taken.add(int(source))
         free = [r for r in range(len(sources)) if r not in taken]
         copies = []
-        for beam in np.flatnonzero(rows < 0):
-            rows[beam] = free.pop()
-            copies.append((int(rows[beam]), int(sources[beam])))
+        for orphan in np.flatnonzero(rows < 0):
+            rows[orphan] = free.pop()
+            copies.append((int(rows[orphan]), int(sources[orphan])))
         for layer in cache:
             layer.copy_rows(copies)
         self.rows = rows

@@ -20,6 +20,7 @@ masked keys by ``-finfo(float32).max``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -64,7 +65,7 @@ class RMSNorm(nn.Module):
 
     def __init__(self, dim: int):
         super().__init__()
-        self.scale = dim**0.5
+        self.scale: float = dim**0.5
         self.gamma = mx.ones((dim,))
 
     def __call__(self, x: mx.array) -> mx.array:
@@ -110,7 +111,9 @@ class PerceiverResampler(nn.Module):
         if args.context_dim != args.dim:
             self.proj_context = nn.Linear(args.context_dim, args.dim)
         self.latents = mx.zeros((args.num_latents, args.dim))
-        self.layers = [
+        # Per layer [attention, [Linear, GEGLU, Linear]]: lists, as the checkpoint's keys
+        # (layers.<i>.0.*, layers.<i>.1.<j>.*) are laid out.
+        self.layers: list[list[Any]] = [
             [
                 Attention(args.dim, args.dim_head, args.heads),
                 [

@@ -297,7 +297,7 @@ class SingleSearch:
         """``logits (1, V)`` of the last position → the next token."""
         scores = process_logits(logits, self.seen.mask, self.config)
         chosen = self.sampler.sample(scores) if self.config.do_sample else greedy(scores)
-        token = int(chosen.item())
+        token = int(chosen)
         self.tokens.append(token)
         self.seen.add([token])
         done = token == self.config.eos_token_id or len(self.tokens) >= self.config.max_new_tokens

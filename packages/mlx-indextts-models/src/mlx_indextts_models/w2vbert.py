@@ -198,7 +198,8 @@ class ConvolutionModule(nn.Module):
             h = mx.where(mask[..., None], h, 0.0)
         value, gate = mx.split(self.pointwise_conv1(h), 2, axis=-1)
         h = causal_depthwise_conv1d(glu(value, gate), self.depthwise_conv.weight)
-        return self.pointwise_conv2(self.act(self.depthwise_layer_norm(h)))
+        out: mx.array = self.pointwise_conv2(self.act(self.depthwise_layer_norm(h)))
+        return out
 
 
 class EncoderLayer(nn.Module):
@@ -224,7 +225,8 @@ class EncoderLayer(nn.Module):
         x = self.self_attn(self.self_attn_layer_norm(x), position_index, mask) + x
         x = x + self.conv_module(x, mask)
         x = self.ffn2(self.ffn2_layer_norm(x)) * 0.5 + x
-        return self.final_layer_norm(x)
+        out: mx.array = self.final_layer_norm(x)
+        return out
 
 
 class Encoder(nn.Module):

@@ -64,7 +64,8 @@ class NormConv1d(nn.Module):
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
 
     def __call__(self, x: mx.array) -> mx.array:
-        return self.conv(x)
+        out: mx.array = self.conv(x)
+        return out
 
 
 class SConv1d(nn.Module):
