@@ -74,10 +74,10 @@ def test_conv2d_weights_become_out_kh_kw_in():
 
 def test_conv1d_weights_become_out_k_in():
     state = official_sample()
-    out = sanitize(state)
     w = state["xvector.tdnn.linear.weight"]  # (out, in, k)
-    assert out["xvector.tdnn.linear.weight"].shape == (128, 5, 320)
-    assert out["xvector.tdnn.linear.weight"][9, 4, 300] == w[9, 300, 4]
+    out = sanitize(state)
+    tdnn = out["xvector.tdnn.linear.weight"]
+    assert tdnn.shape == (128, 5, 320) and tdnn[9, 4, 300] == w[9, 300, 4]
     local = state["xvector.block2.tdnnd24.cam_layer.linear_local.weight"]
     assert out["xvector.block2.tdnnd24.cam_layer.linear_local.weight"][1, 2, 3] == local[1, 3, 2]
     assert out["xvector.dense.linear.weight"].shape == (192, 1, 1024)
