@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -26,7 +25,7 @@ from indextts_weights.npz import save_npz
 from indextts_weights.readers import read_checkpoint
 
 
-def _stats(obj: Any) -> dict[str, np.ndarray]:
+def _stats(obj: object) -> dict[str, np.ndarray]:
     """``wav2vec2bert_stats.pt`` ``{'mean', 'var'}`` → ``{'mean', 'std'}`` (std = sqrt(var) in
     float32, as the reference computes it)."""
     if not isinstance(obj, dict) or set(obj) != {"mean", "var"}:
@@ -38,8 +37,8 @@ def _stats(obj: Any) -> dict[str, np.ndarray]:
     return {"mean": mean, "std": np.sqrt(var)}
 
 
-def _matrix(rows: int, dim: int) -> Callable[[Any], dict[str, np.ndarray]]:
-    def convert(obj: Any) -> dict[str, np.ndarray]:
+def _matrix(rows: int, dim: int) -> Callable[[object], dict[str, np.ndarray]]:
+    def convert(obj: object) -> dict[str, np.ndarray]:
         array = np.asarray(obj, dtype=np.float32) if isinstance(obj, np.ndarray) else None
         if array is None or array.shape != (rows, dim):
             shape = getattr(obj, "shape", type(obj).__name__)
@@ -80,12 +79,12 @@ def sanitize_in_groups(
     return out
 
 
-def _mapping(module: str) -> Callable[[Any], dict[str, np.ndarray]]:
+def _mapping(module: str) -> Callable[[object], dict[str, np.ndarray]]:
     """The converter of a ``mapping.<module>.sanitize``; when that module defines
     ``group_of``, it runs group by group (:func:`sanitize_in_groups`) on the reader's dict,
     which nothing else holds."""
 
-    def convert(obj: Any) -> dict[str, np.ndarray]:
+    def convert(obj: object) -> dict[str, np.ndarray]:
         if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):
             raise WeightsError("expected a flat state dict of tensors")
         mapping = importlib.import_module(f"indextts_weights.mapping.{module}")
@@ -98,7 +97,7 @@ def _mapping(module: str) -> Callable[[Any], dict[str, np.ndarray]]:
     return convert
 
 
-def _s2mel(obj: Any) -> dict[str, np.ndarray]:
+def _s2mel(obj: object) -> dict[str, np.ndarray]:
     """``s2mel.pth``'s ``net`` (sub-model → state dict) → ``s2mel_pytorch.npz`` arrays."""
     from indextts_weights.mapping.s2mel import sanitize
 
@@ -122,7 +121,7 @@ class Converter:
 
     name: str
     patterns: tuple[str, ...]
-    convert: Callable[[Any], dict[str, np.ndarray]]
+    convert: Callable[[object], dict[str, np.ndarray]]
     unwrap: tuple[str, ...] = ()
     origin: str = ""
 
@@ -218,7 +217,7 @@ def find_source(src_dir: Path, patterns: tuple[str, ...], label: str) -> Path | 
     return None
 
 
-def _unwrap(obj: Any, keys: tuple[str, ...]) -> Any:
+def _unwrap(obj: object, keys: tuple[str, ...]) -> object:
     for key in keys:
         if isinstance(obj, dict) and key in obj:
             obj = obj[key]

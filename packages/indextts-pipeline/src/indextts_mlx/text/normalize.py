@@ -65,9 +65,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["TextNormalizer", "WetextNormalizer"]
+__all__ = ["GlossaryReading", "NormalizerEngine", "TextNormalizer", "WetextNormalizer"]
+
+#: A glossary term's reading: one for every language, or one per language (``"zh"``, ``"en"``).
+GlossaryReading = str | Mapping[str, str]
+
+
+class NormalizerEngine(Protocol):
+    """A text-normalisation engine for one language (:class:`WetextNormalizer`)."""
+
+    def normalize(self, text: str, verbose: bool = False) -> str: ...
 
 logger = logging.getLogger(__name__)
 
@@ -206,9 +215,9 @@ class TextNormalizer:
     def __init__(
         self,
         enable_glossary: bool = False,
-        glossary: Mapping[str, Any] | None = None,
+        glossary: Mapping[str, GlossaryReading] | None = None,
         preferred_language: str | None = None,
-        engines: Mapping[str, Any] | None = None,
+        engines: Mapping[str, NormalizerEngine] | None = None,
     ) -> None:
         lang = preferred_language.lower() if preferred_language else None
         if lang not in (None, "zh", "en"):
@@ -218,12 +227,12 @@ class TextNormalizer:
             )
         self.preferred_language = lang
         self.enable_glossary = enable_glossary
-        self.term_glossary: dict[str, Any] = dict(glossary or {})
-        self._engines: dict[str, Any] = dict(engines or {})
+        self.term_glossary: dict[str, GlossaryReading] = dict(glossary or {})
+        self._engines: dict[str, NormalizerEngine] = dict(engines or {})
 
     # -- engines ---------------------------------------------------------------------
 
-    def engine(self, lang: str) -> Any:
+    def engine(self, lang: str) -> NormalizerEngine:
         """The TN engine for ``lang`` (built on first use)."""
         if lang not in self._engines:
             self._engines[lang] = WetextNormalizer(lang)
@@ -340,7 +349,7 @@ class TextNormalizer:
 
     # -- glossary --------------------------------------------------------------------
 
-    def load_glossary(self, glossary: Mapping[str, Any]) -> None:
+    def load_glossary(self, glossary: Mapping[str, GlossaryReading]) -> None:
         """Add terms: ``{"M.2": {"en": "M dot two", "zh": "M 二"}, "C#": "C sharp"}``."""
         if glossary and isinstance(glossary, Mapping):
             self.term_glossary.update(glossary)

@@ -144,7 +144,7 @@ def read_state_dict(path: str | Path, *, unwrap: tuple[str, ...] = ()) -> dict[s
     return extract_state_dict(read_checkpoint(path), unwrap, source=str(path))
 
 
-def _is_array(value: Any) -> bool:
+def _is_array(value: object) -> bool:
     return isinstance(value, np.ndarray)
 
 

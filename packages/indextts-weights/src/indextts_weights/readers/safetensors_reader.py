@@ -58,14 +58,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _entry(name: str, entry: Any, source: str) -> TensorInfo:
+def _entry(name: str, entry: object, source: str) -> TensorInfo:
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
         raise WeightsError(f"{source}: malformed header entry for {name!r}: {entry!r}")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if dtype not in DTYPES:
         raise WeightsError(f"{source}: tensor {name!r} has unsupported dtype {dtype!r}")
 
-    def is_count(v: Any) -> bool:
+    def is_count(v: object) -> bool:
         return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
     if not (isinstance(shape, list) and all(is_count(d) for d in shape)):

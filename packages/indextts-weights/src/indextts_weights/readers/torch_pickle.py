@@ -69,7 +69,7 @@ class _Frozen:
 
     __slots__ = ()
 
-    def __setstate__(self, state: Any) -> None:
+    def __setstate__(self, state: object) -> None:
         raise UnsafeCheckpointError(
             f"the pickle tries to set state on {type(self).__name__.lstrip('_')}"
         )
@@ -122,19 +122,21 @@ class _Global(_Frozen):
         return self.function(*args)
 
 
-def _int(value: Any, what: str) -> int:
+def _int(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise WeightsError(f"tensor {what} must be a non-negative int, got {value!r}")
     return value
 
 
-def _ints(value: Any, what: str) -> tuple[int, ...]:
+def _ints(value: object, what: str) -> tuple[int, ...]:
     if not isinstance(value, (tuple, list)):
         raise WeightsError(f"tensor {what} must be a tuple of ints, got {value!r}")
     return tuple(_int(v, what) for v in value)
 
 
-def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any) -> _Tensor:
+def _rebuild_tensor(
+    storage: object, storage_offset: object, size: object, stride: object
+) -> _Tensor:
     if not isinstance(storage, _Storage):
         raise WeightsError(f"a tensor is rebuilt from {type(storage).__name__}, not a storage")
     offset = _int(storage_offset, "storage offset")
@@ -158,26 +160,28 @@ def _rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any) -
 
 
 def _rebuild_tensor_v2(
-    storage: Any,
-    storage_offset: Any,
-    size: Any,
-    stride: Any,
-    requires_grad: Any = False,
-    backward_hooks: Any = None,
-    metadata: Any = None,
+    storage: object,
+    storage_offset: object,
+    size: object,
+    stride: object,
+    requires_grad: object = False,
+    backward_hooks: object = None,
+    metadata: object = None,
 ) -> _Tensor:
     return _rebuild_tensor(storage, storage_offset, size, stride)
 
 
-def _rebuild_parameter(data: Any, requires_grad: Any = False, backward_hooks: Any = None) -> Any:
+def _rebuild_parameter(
+    data: object, requires_grad: object = False, backward_hooks: object = None
+) -> _Tensor:
     if not isinstance(data, _Tensor):
         raise WeightsError(f"a parameter wraps {type(data).__name__}, not a tensor")
     return data
 
 
 def _rebuild_parameter_with_state(
-    data: Any, requires_grad: Any, backward_hooks: Any, state: Any
-) -> Any:
+    data: object, requires_grad: object, backward_hooks: object, state: object
+) -> _Tensor:
     return _rebuild_parameter(data)
 
 
@@ -190,7 +194,7 @@ class _OrderedDict(dict[Any, Any]):
 
     __slots__ = ()
 
-    def __setstate__(self, state: Any) -> None:
+    def __setstate__(self, state: object) -> None:
         pass
 
 
@@ -198,11 +202,11 @@ def _ordered_dict(*args: Any) -> dict[Any, Any]:
     return _OrderedDict(*args)
 
 
-def _size(dims: Any = ()) -> tuple[int, ...]:
+def _size(dims: object = ()) -> tuple[int, ...]:
     return _ints(dims, "size")
 
 
-def _device(kind: Any, index: Any = None) -> str:
+def _device(kind: object, index: object = None) -> str:
     if not isinstance(kind, str) or (index is not None and not isinstance(index, int)):
         raise WeightsError(f"malformed torch.device({kind!r}, {index!r})")
     return kind if index is None else f"{kind}:{index}"
@@ -271,7 +275,7 @@ class RestrictedUnpickler(pickle.Unpickler):
             )
         return factory()
 
-    def persistent_load(self, pid: Any) -> _Storage:
+    def persistent_load(self, pid: object) -> _Storage:
         if self._storage_for is None:
             raise WeightsError(f"{self._source}: unexpected persistent id {pid!r}")
         if not (isinstance(pid, tuple) and pid and pid[0] in ("storage", b"storage")):
