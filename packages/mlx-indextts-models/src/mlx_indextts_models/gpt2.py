@@ -211,7 +211,8 @@ class GPT2Model(nn.Module):
         else:
             for i, block in enumerate(self.h):
                 x = block(x, mask, None if cache is None else cache[i])
-        return self.ln_f(x)
+        out: mx.array = self.ln_f(x)
+        return out
 
 
 # ---------------------------------------------------------------------------------------
