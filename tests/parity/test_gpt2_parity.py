@@ -146,35 +146,31 @@ def our_outputs(ours) -> dict[str, dict[str, np.ndarray]]:
     return out
 
 
+def assert_stage(record, label: str, ref: np.ndarray, got: np.ndarray, tol: float) -> None:
+    """Record ``label``'s comparison for the parity table; max|Δ| ≤ ``tol``."""
+    assert_close(record(compare(label, ref, got)), max_abs=tol)
+
+
 @pytest.mark.parametrize("length", LENGTHS)
 def test_hidden_full_pass(reference, our_outputs, record, length):
-    key = f"L{length}"
-    result = record(
-        compare(f"GPT-2 hidden full {key}", reference[key]["full"], our_outputs[key]["full"])
-    )
-    assert_close(result, max_abs=HIDDEN_TOL)
+    ref, got = reference[f"L{length}"]["full"], our_outputs[f"L{length}"]["full"]
+    assert_stage(record, f"GPT-2 hidden full L{length}", ref, got, HIDDEN_TOL)
 
 
 @pytest.mark.parametrize("length", LENGTHS)
 def test_hidden_incremental(reference, our_outputs, record, length):
     key = f"L{length}"
     ref, got = reference[key]["incremental"], our_outputs[key]["incremental"]
-    result = record(compare(f"GPT-2 hidden cached {key}", ref, got))
-    assert_close(result, max_abs=HIDDEN_TOL)
+    assert_stage(record, f"GPT-2 hidden cached {key}", ref, got, HIDDEN_TOL)
     # The cached pass computes the same function as the full one, in both implementations.
     assert np.max(np.abs(got - our_outputs[key]["full"])) < HIDDEN_TOL
 
 
 @pytest.mark.parametrize("length", LENGTHS)
 def test_mel_logits(reference, our_outputs, record, length):
-    key = f"L{length}"
-    result = record(
-        compare(f"GPT mel logits {key}", reference[key]["logits"], our_outputs[key]["logits"])
-    )
-    assert_close(result, max_abs=LOGITS_TOL)
-    assert np.array_equal(
-        reference[key]["logits"].argmax(-1), our_outputs[key]["logits"].argmax(-1)
-    )
+    ref, got = reference[f"L{length}"]["logits"], our_outputs[f"L{length}"]["logits"]
+    assert_stage(record, f"GPT mel logits L{length}", ref, got, LOGITS_TOL)
+    assert np.array_equal(ref.argmax(-1), got.argmax(-1))
 
 
 def test_embedding_and_position_tables(reference, ours):
@@ -186,11 +182,5 @@ def test_embedding_and_position_tables(reference, ours):
 
 
 def test_text_logits(reference, our_outputs, record):
-    result = record(
-        compare(
-            "GPT text logits L40",
-            reference["L40"]["text_logits"],
-            our_outputs["L40"]["text_logits"],
-        )
-    )
-    assert_close(result, max_abs=LOGITS_TOL)
+    ref, got = reference["L40"]["text_logits"], our_outputs["L40"]["text_logits"]
+    assert_stage(record, "GPT text logits L40", ref, got, LOGITS_TOL)
