@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
-_TYPES = {
+_TYPES: dict[str, Callable[[object], bool]] = {
     "string": lambda v: isinstance(v, str),
     "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
@@ -36,7 +37,7 @@ def segment_schema() -> dict[str, Any]:
     return schema
 
 
-def segment_errors(segment: Any) -> list[tuple[str, str]]:
+def segment_errors(segment: object) -> list[tuple[str, str]]:
     """Every way ``segment`` (one parsed JSONL line) breaks the schema.
 
     Returns:
@@ -46,7 +47,7 @@ def segment_errors(segment: Any) -> list[tuple[str, str]]:
     return _check(segment, segment_schema(), "")
 
 
-def _check(value: Any, schema: dict[str, Any], where: str) -> list[tuple[str, str]]:
+def _check(value: object, schema: dict[str, Any], where: str) -> list[tuple[str, str]]:
     types = schema.get("type")
     if types is not None:
         names = [types] if isinstance(types, str) else types
@@ -62,7 +63,7 @@ def _check(value: Any, schema: dict[str, Any], where: str) -> list[tuple[str, st
             errors.append((where, "must not be empty"))
         elif "pattern" in schema and not re.search(schema["pattern"], value):
             errors.append((where, "must contain a non-space character"))
-    if _TYPES["number"](value):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
             errors.append((where, f"must be ≥ {schema['minimum']}, got {value}"))
         if "maximum" in schema and value > schema["maximum"]:
@@ -102,7 +103,7 @@ def _count(schema: dict[str, Any]) -> str:
     return str(lo) if lo == hi else f"{lo}..{hi if hi is not None else ''}"
 
 
-def _describe(value: Any) -> str:
+def _describe(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
