@@ -186,3 +186,85 @@ def test_killed_chapter_resumes_to_identical_bytes(setup):
     assert resumed.returncode == 0, resumed.stderr
     assert f"{5 - len(cached)} rendered, {len(cached)} from cache" in resumed.stderr
     assert out.read_bytes() == whole.read_bytes()
+
+
+# -- failing fast and plainly ---------------------------------------------------------------
+
+
+def test_a_corrupt_weights_file_fails_only_its_lines_one_line_each(setup, tmp_path):
+    _, weights, voices = setup
+    private = shutil.copytree(weights, tmp_path / "weights")
+    # a converted folder has a manifest: it names the weights in the cache keys, so a file
+    # damaged later on disk does not invalidate what was rendered
+    (private / "manifest.json").write_text('{"converted": "tiny"}')
+    jsonl = _chapter(tmp_path, ["One fine day.", "The sun was out."])
+    out, cache = tmp_path / "ch.wav", tmp_path / "cache"
+    args = ["--segments-jsonl", jsonl, "--voices-dir", voices, "--weights-dir", private,
+            "--cache-dir", cache, "--out", out, "--continue-on-error", *FAST]  # fmt: skip
+    assert _run(args).returncode == 0  # both lines cached
+    out.unlink()
+    _chapter(tmp_path, ["One fine day.", "The sun was out.", "A new line.", "And another."])
+    bigvgan = private / "bigvgan.npz"
+    bigvgan.write_bytes(bigvgan.read_bytes()[:1000])
+    done = _run(args)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert [e.split(":")[1].strip() for e in errors] == ["line 3", "line 4"]
+    assert all("bigvgan.npz" in e for e in errors) and "Traceback" not in done.stderr
+    assert "2 of 4 segments failed" in done.stderr and not out.exists()
+
+
+def test_bad_output_format_fails_before_the_weights_are_needed(setup, tmp_path):
+    _, _, voices = setup
+    done = _run(["Hi.", "--voice", voices / "alice.wav", "--out", tmp_path / "x.xyz",
+                 "--weights-dir", tmp_path / "none"])  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: cannot tell the audio format of") and "weights" not in line
+
+
+def test_missing_weights_say_what_in_one_phrase_and_the_command(setup, tmp_path):
+    _, _, voices = setup
+    empty = tmp_path / "none"
+    done = _run(["Hi.", "--voice", voices / "alice.wav", "--out", tmp_path / "a.wav",
+                 "--weights-dir", empty])  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"error: no IndexTTS-2 weights in {empty}; "
+        f"get them with: indextts-weights download --out {empty}"
+    ]
+
+
+def test_a_chapter_is_checked_before_the_weights(setup, tmp_path):
+    _, _, voices = setup
+    jsonl = tmp_path / "bad.jsonl"
+    jsonl.write_text('{"text": "Fine.", "voice": "alice"}\n{"text": "x", "voice": "carol"}\n')
+    args = ["--segments-jsonl", jsonl, "--voices-dir", voices, "--weights-dir", tmp_path / "no"]
+    done = _run([*args, "--out", tmp_path / "ch.wav"])
+    assert done.returncode == 2 and "line 2" in done.stderr and "carol" in done.stderr
+    assert "weights" not in done.stderr
+    jsonl.write_text('{"text": "Fine.", "voice": "alice"}\n')
+    plan = _run([*args, "--dry-run", "--cache-dir", tmp_path / "cache"])  # no weights needed
+    assert plan.returncode == 0 and "1 segments, 0 cached" in plan.stdout
+
+
+def test_emo_alpha_outside_its_documented_range_is_refused(setup, tmp_path):
+    _, weights, voices = setup
+    help_text = _run(["--help"]).stdout
+    assert "--emo-alpha FLOAT RANGE" in help_text and "0<=x<=1" in help_text
+    done = _run(["Hi.", "--voice", voices / "alice.wav", "--emo-audio-prompt",
+                 voices / "bob.wav", "--emo-alpha", "-1", "--out", tmp_path / "a.wav",
+                 "--weights-dir", weights])  # fmt: skip
+    assert done.returncode == 2 and "-1" in done.stderr and "0<=x<=1" in done.stderr
+    assert not (tmp_path / "a.wav").exists()
+
+
+def test_a_warning_is_one_plain_line_once(setup, tmp_path):
+    _, weights, voices = setup
+    done = _run(["Hello world.", "--voice", voices / "alice.wav", "--weights-dir", weights,
+                 "--out", tmp_path / "a.wav", "--quiet", *FAST])  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        "warning: segment 1: no stop code within max_codes=20 (3 text tokens); the audio may "
+        "be cut off. Raise max_codes or shorten the segment."
+    ]

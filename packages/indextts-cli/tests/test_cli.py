@@ -31,14 +31,14 @@ class _Result:
 
 @dataclass
 class FakeTTS:
+    """Records each request (as the library's flat options) and returns 0.5 s of a tone."""
+
     weights: WeightsConfig
     calls: list = field(default_factory=list)
 
-    def render(self, text, spk_audio_prompt=None, **kwargs):
-        self.calls.append((text, spk_audio_prompt, kwargs))
-        if kwargs.get("voice") == "ghost":
-            raise VoiceNotFoundError("voice 'ghost' not found in voices\navailable: a, b")
-        on_code = kwargs.get("on_code")
+    def run(self, request, on_code=None):
+        request = getattr(request, "request", request)  # a PreparedRequest or a request
+        self.calls.append((request.text, request.speaker.spk_audio_prompt, request.to_options()))
         if on_code:
             for n in range(1, 4):
                 on_code(0, n)
@@ -48,9 +48,13 @@ class FakeTTS:
 
 @pytest.fixture
 def fake(monkeypatch, tmp_path):
+    """A stand-in pipeline; the working folder holds the clips s.wav, v.wav and e.wav."""
     weights = tmp_path / "w"
     weights.mkdir()
     (weights / "bpe.model").write_bytes(b"x")
+    for name in ("s", "v", "e"):
+        sf.write(tmp_path / f"{name}.wav", np.full(SAMPLE_RATE, 0.1), SAMPLE_RATE)
+    monkeypatch.chdir(tmp_path)
     tts = FakeTTS(WeightsConfig(weights_dir=weights))
     monkeypatch.setattr(cli, "_make_tts", lambda *a: tts)
     return tts
@@ -88,6 +92,7 @@ def test_synthesizes_to_the_format_of_the_extension(fake, tmp_path):
 
 
 def test_every_option_reaches_the_pipeline(fake, tmp_path):
+    sf.write(tmp_path / "Emma.wav", np.full(SAMPLE_RATE, 0.1), SAMPLE_RATE)
     result = run(
         "Hi",
         "--voice",
@@ -171,11 +176,17 @@ def test_usage_errors_exit_2(fake, args, needle):
 
 
 def test_pipeline_errors_are_one_line_exit_2_and_traceback_only_with_debug(fake, tmp_path):
-    result = run("Hi", "--voice", "ghost", "--out", tmp_path / "a.wav")
+    voices = tmp_path / "voices"
+    voices.mkdir()
+    for name in ("a", "b"):
+        sf.write(voices / f"{name}.wav", np.full(SAMPLE_RATE, 0.1), SAMPLE_RATE)
+    args = ("Hi", "--voice", "ghost", "--voices-dir", voices, "--out", tmp_path / "a.wav")
+    result = run(*args)
     assert result.exit_code == 2
     (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
-    assert "ghost" in line and "available: a, b" in line and "Traceback" not in result.output
-    debug = run("Hi", "--voice", "ghost", "--out", tmp_path / "a.wav", "--debug")
+    assert "ghost" in line and "a, b" in line and "Traceback" not in result.output
+    assert fake.calls == []  # found before any synthesis
+    debug = run(*args, "--debug")
     assert isinstance(debug.exception, VoiceNotFoundError)
 
 

@@ -36,7 +36,7 @@ class _Result:
 
 
 class FakeTTS:
-    """``render`` → 0.1-0.3 s of noise seeded by its inputs; counts calls."""
+    """``run`` → 0.1-0.3 s of noise seeded by its request; counts calls."""
 
     def __init__(self, weights_dir: Path, fail_on: str | None = None, delay: float = 0.0):
         (weights_dir / "bpe.model").write_bytes(b"bpe")
@@ -45,11 +45,13 @@ class FakeTTS:
         self.fail_on = fail_on
         self.delay = delay
 
-    def render(self, text, speaker, **options):
+    def run(self, request):
+        text, speaker = request.text, request.speaker.spk_audio_prompt
         if self.fail_on is not None and self.fail_on in text:
             raise IndexTTSError(f"cannot say {text!r}")
         time.sleep(self.delay)
         self.calls.append(text)
+        options = request.to_options()
         blob = json.dumps(
             [text, Path(speaker).read_bytes().hex(), sorted(options.items())], default=str
         )

@@ -10,7 +10,7 @@ import soundfile as sf
 from indextts_mlx.conditioning import ConditioningCache
 from indextts_mlx.errors import IndexTTSError, InputTextError, WeightsNotFoundError
 from indextts_mlx.output import audio_format_for, write_audio
-from indextts_mlx.pipeline import IndexTTS2, _join
+from indextts_mlx.pipeline import IndexTTS2, join_segments
 from indextts_mlx.result import SAMPLE_RATE
 
 
@@ -61,14 +61,14 @@ def test_invalid_sampling_settings_are_pipeline_errors(tmp_path):
 
 def test_segments_are_joined_with_200_ms_of_silence_between_not_after():
     a, b, c = (np.full(n, v, np.float32) for n, v in ((3, 0.5), (2, -0.5), (1, 0.25)))
-    out = _join([a, b, c], 200)
+    out = join_segments([a, b, c], 200)
     gap = int(SAMPLE_RATE * 0.2)  # 4410 samples, as the reference's interval_silence
     assert gap == 4410 and out.shape == (3 + 2 + 1 + 2 * gap,)
     np.testing.assert_array_equal(out[:3], a)
     assert not out[3 : 3 + gap].any()
     np.testing.assert_array_equal(out[3 + gap : 5 + gap], b)
     np.testing.assert_array_equal(out[-1:], c)
-    assert _join([], 200).shape == (0,)
+    assert join_segments([], 200).shape == (0,)
 
 
 @pytest.mark.parametrize(("name", "fmt"), [("a.wav", "WAV"), ("b.flac", "FLAC"), ("c.ogg", "OGG")])

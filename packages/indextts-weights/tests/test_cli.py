@@ -410,8 +410,8 @@ def test_unexpected_errors_are_one_line_too(tmp_path, monkeypatch):
     result = invoke("download", "--out", tmp_path / "w", "--cache", tmp_path / "c")
     assert result.exit_code == 2
     assert lines_of(result)[-1] == (
-        "error: unexpected RuntimeError: boom; second line "
-        "(run `indextts-weights --debug ...` for the traceback)"
+        "error: unexpected RuntimeError: boom; second line (this is a bug: please report it "
+        "with the traceback that `indextts-weights --debug ...` prints)"
     )
 
 

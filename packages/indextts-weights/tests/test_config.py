@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from indextts_weights.config import ENV_BPE_MODEL, ENV_WEIGHTS_DIR, WEIGHT_FILES, WeightsConfig
-from indextts_weights.errors import WeightsError
+from indextts_weights.errors import WeightsError, WeightsMissingError
 
 REQUIRED = sorted(set(WEIGHT_FILES) - {"emotion_matrix", "speaker_matrix"})
 
@@ -48,17 +48,33 @@ def test_default_dir_without_env(monkeypatch, tmp_path):
     assert WeightsConfig().weights_dir == tmp_path / "indextts-mlx" / "weights"
 
 
-def test_validate_lists_every_missing_file_and_how_to_get_them(tmp_path):
+def test_validate_names_what_is_missing_in_one_phrase_then_the_command(tmp_path):
     fill(tmp_path, ["gpt", "w2vbert"])
-    with pytest.raises(WeightsError) as err:
+    with pytest.raises(WeightsMissingError) as err:
         WeightsConfig(weights_dir=tmp_path).validate()
-    message = str(err.value)
+    assert isinstance(err.value, WeightsError) and isinstance(err.value, FileNotFoundError)
+    phrase, command = str(err.value).splitlines()
     missing = [n for n in [*REQUIRED, "bpe_model"] if n not in ("gpt", "w2vbert")]
-    assert f"{len(missing)} weights file(s) missing" in message
-    for name in missing:
-        assert f"- {name}:" in message
-    assert "- gpt:" not in message and "emotion_matrix" not in message
-    assert "indextts-weights download" in message and "indextts-weights convert" in message
+    head = f"weights in {tmp_path} are incomplete: missing "
+    assert phrase.startswith(head)
+    assert sorted(phrase[len(head) :].split(", ")) == sorted(
+        WEIGHT_FILES.get(n, "bpe.model") for n in missing
+    )
+    assert command == f"get them with: indextts-weights download --out {tmp_path}"
+
+
+def test_validate_of_an_empty_folder_says_so_without_a_listing(tmp_path):
+    with pytest.raises(WeightsMissingError) as err:
+        WeightsConfig(weights_dir=tmp_path).validate()
+    assert str(err.value).splitlines()[0] == f"no IndexTTS-2 weights in {tmp_path}"
+    assert len(str(err.value)) < 200
+
+
+def test_validate_names_a_file_outside_the_folder_by_its_path(tmp_path):
+    fill(tmp_path, [*REQUIRED, "bpe_model"])
+    elsewhere = tmp_path / "other" / "gpt.npz"
+    with pytest.raises(WeightsMissingError, match=f"missing {elsewhere}\n"):
+        WeightsConfig(weights_dir=tmp_path, gpt=elsewhere).validate()
 
 
 def test_validate_passes_when_complete_and_checks_emotion_on_request(tmp_path):

@@ -1,4 +1,4 @@
-"""``indextts-tts``: speech from text in the voice of a short recording.
+r"""``indextts-tts``: speech from text in the voice of a short recording.
 
 Examples::
 
@@ -11,47 +11,75 @@ Examples::
     indextts-tts --segments-jsonl chapter01.jsonl --voices-dir ~/voices --out chapter01.wav
     indextts-tts "Hello." --voice ~/voices/prunella.wav
     cat story.txt | indextts-tts --voice narrator.wav --out story.flac
+
+The options keep the library's flat names (``--top-k`` is ``top_k``); their defaults and
+ranges come from the library (:data:`indextts_mlx.settings.DEFAULTS`). Every check that
+needs no model runs before any model loads: the settings, the output path and format, the
+player, the text, the voice and emotion files, a chapter's every line.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from indextts_cli.player import play
+from indextts_cli.player import NoPlayerError, find_player, play
+from indextts_mlx.emotion_args import EMO_ALPHA_RANGE, EMOTION_SCALE_RANGE
+from indextts_mlx.errors import IndexTTSError
+from indextts_mlx.output import FORMATS, audio_format_for, write_audio
+from indextts_mlx.settings import DEFAULTS, OPTION_NAMES, SynthesisOptions
+from indextts_weights import WeightsConfig, WeightsError
+from indextts_weights.cli_boundary import error_boundary
 
-EXAMPLES = __doc__.split("Examples::", 1)[1].strip("\n")
+if __doc__ is None:  # pragma: no cover  (python -OO strips docstrings)
+    raise ImportError("indextts-tts needs its docstrings (do not run it with python -OO)")
+EXAMPLES = __doc__.split("Examples::", 1)[1].lstrip("\n").split("\n\n", 1)[0]
+#: What a user can get wrong (one line, exit 2); anything else is reported as a bug.
+EXPECTED_ERRORS = (IndexTTSError, WeightsError, OSError, NoPlayerError)
 
 
 def _path(**kwargs: Any) -> click.Path:
     return click.Path(path_type=Path, **kwargs)
 
 
-def _make_tts(
-    weights_dir: Path | None,
-    bpe_model: Path | None,
-    cache_dir: Path | None,
-    quiet: bool,
-    low_memory: bool = False,
-) -> Any:
-    """The pipeline (a seam for tests)."""
-    from indextts_mlx import IndexTTS2, WeightsConfig
+def _default(name: str, **kwargs: Any) -> dict[str, Any]:
+    """A click option's default (shown in --help) from the library's one source."""
+    return {"default": DEFAULTS[name], "show_default": True, **kwargs}
 
-    weights = WeightsConfig(weights_dir=weights_dir, bpe_model=bpe_model)
+
+@dataclass(frozen=True)
+class Output:
+    """Where the audio goes: a file (format from its extension, or ``audio_format``),
+    resampled to ``sample_rate`` when given, and/or the speakers."""
+
+    path: Path | None
+    audio_format: str | None
+    sample_rate: int | None
+    play: bool
+
+    def check(self) -> None:
+        """Raise now what writing or playing would raise after the synthesis."""
+        if self.path is not None:
+            audio_format_for(self.path, self.audio_format)
+        if self.play:
+            find_player()
+
+
+def _make_tts(weights: WeightsConfig, cache_dir: Path | None, quiet: bool, low_memory: bool) -> Any:
+    """The pipeline (a seam for tests)."""
+    from indextts_mlx import IndexTTS2
 
     def loaded(name: str, seconds: float) -> None:
         click.echo(f"loaded {name} ({seconds:.1f} s)", err=True)
 
-    conditioning = cache_dir / "conditioning" if cache_dir else None
     return IndexTTS2(
-        weights,
-        progress=False if quiet else loaded,
-        cache_dir=conditioning,
-        low_memory=low_memory,
+        weights, progress=False if quiet else loaded, cache_dir=cache_dir, low_memory=low_memory
     )
 
 
@@ -84,10 +112,9 @@ def _read_text(text: str | None, text_file: Path | None) -> str | None:
 @click.option("--emo-audio-prompt", type=_path(), help="Emotion reference audio.")
 @click.option(
     "--emo-alpha",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Emotion strength (0-1): blend towards the emotion audio, or scale --emo-vector.",
+    type=click.FloatRange(*EMO_ALPHA_RANGE),
+    **_default("emo_alpha"),
+    help="Emotion strength: blend towards the emotion audio, or scale --emo-vector.",
 )
 @click.option(
     "--emo-vector",
@@ -102,39 +129,55 @@ def _read_text(text: str | None, text_file: Path | None) -> str | None:
 )
 @click.option(
     "--emotion",
-    type=float,
-    default=1.0,
-    show_default=True,
+    type=click.FloatRange(*EMOTION_SCALE_RANGE),
+    **_default("emotion"),
     help="Scale of the emotion in the conditioning (0 = none, 2 = double).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random draw.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), **_default("seed"), help="Seed of every random draw."
+)
 @click.option(
     "--use-random/--no-use-random",
-    default=False,
-    show_default=True,
+    **_default("use_random"),
     help="Draw a fresh seed each run (non-deterministic).",
 )
 @click.option(
     "--max-codes",
-    type=int,
-    default=1500,
-    show_default=True,
+    type=click.IntRange(min=1),
+    **_default("max_codes"),
     help="GPT code limit per segment (~50 codes per second of speech).",
 )
-@click.option("--temperature", type=float, default=0.8, show_default=True)
-@click.option("--top-k", type=int, default=30, show_default=True)
-@click.option("--top-p", type=float, default=0.8, show_default=True)
-@click.option("--repetition-penalty", type=float, default=10.0, show_default=True)
-@click.option("--num-beams", type=int, default=3, show_default=True)
+@click.option(
+    "--temperature", type=click.FloatRange(min=0, min_open=True), **_default("temperature")
+)
+@click.option("--top-k", type=click.IntRange(min=0), **_default("top_k"))
+@click.option("--top-p", type=click.FloatRange(0, 1), **_default("top_p"))
+@click.option(
+    "--repetition-penalty",
+    type=click.FloatRange(min=0, min_open=True),
+    **_default("repetition_penalty"),
+)
+@click.option("--num-beams", type=click.IntRange(min=1), **_default("num_beams"))
 @click.option("--greedy", is_flag=True, help="Greedy decoding instead of sampling.")
 @click.option(
     "--cfm-steps",
-    type=int,
-    default=25,
-    show_default=True,
+    type=click.IntRange(min=1),
+    **_default("cfm_steps"),
     help="Flow-matching steps (fewer: faster, rougher).",
 )
-@click.option("--cfg-rate", type=float, default=0.7, show_default=True)
+@click.option("--cfg-rate", type=click.FloatRange(min=0), **_default("cfg_rate"))
+@click.option(
+    "--max-text-tokens-per-segment",
+    type=click.IntRange(min=1),
+    **_default("max_text_tokens_per_segment"),
+    help="Split the text into GPT segments of at most this many BPE tokens.",
+)
+@click.option(
+    "--interval-silence-ms",
+    type=click.IntRange(min=0),
+    **_default("interval_silence_ms"),
+    help="Silence between the segments of one text (ms).",
+)
 @click.option(
     "--weights-dir",
     type=_path(),
@@ -162,7 +205,7 @@ def _read_text(text: str | None, text_file: Path | None) -> str | None:
 @click.option(
     "--format",
     "audio_format",
-    type=click.Choice(["wav", "flac", "ogg", "mp3"]),
+    type=click.Choice(sorted(ext.lstrip(".") for ext in FORMATS)),
     help="Output format, overriding the extension.",
 )
 @click.option(
@@ -181,118 +224,102 @@ def _read_text(text: str | None, text_file: Path | None) -> str | None:
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
-def main(**options: Any) -> None:
+def main(**params: Any) -> None:
     """Speak TEXT in the voice of a short recording (IndexTTS-2 on MLX).
 
     TEXT may also come from --text-file or standard input. Give --out FILE and/or --play.
     """
-    debug = options.pop("debug")
-    try:
-        _run(options)
-    except click.ClickException:
-        raise
-    except Exception as e:  # one line, exit 2; the traceback only with --debug
-        if debug:
-            raise
-        click.echo(f"error: {one_line(e)}", err=True)
-        sys.exit(2)
+    with error_boundary("indextts-tts", debug=params.pop("debug"), expected=EXPECTED_ERRORS):
+        _run(params)
 
 
-def one_line(error: BaseException) -> str:
-    """An error message on one line (multi-line messages joined with "; ")."""
-    parts = [line.strip(" -") for line in str(error).splitlines() if line.strip(" -")]
-    return "; ".join(parts).replace(":;", ":") or type(error).__name__
+def _options(params: dict[str, Any]) -> SynthesisOptions:
+    """The library's flat options from the command line (same names; ``--greedy``)."""
+    options: dict[str, Any] = {k: params[k] for k in OPTION_NAMES if k in params}
+    options["do_sample"] = not params["greedy"]
+    return options  # type: ignore[return-value]  (the keys are SynthesisOptions' own)
 
 
-def _run(o: dict[str, Any]) -> None:
-    from indextts_mlx import list_voices
-
-    if o["list_voices"]:
-        if o["voices_dir"] is None:
-            raise click.UsageError("--list-voices needs --voices-dir")
-        names = list_voices(o["voices_dir"])
-        click.echo("\n".join(names) if names else f"no voices in {o['voices_dir']}")
+def _run(params: dict[str, Any]) -> None:
+    if params["list_voices"]:
+        _list_voices(params["voices_dir"])
         return
-    if o["segments_jsonl"] is not None:
-        _chapter(o)
+    output = Output(params["out"], params["audio_format"], params["sample_rate"], params["play"])
+    weights = WeightsConfig(weights_dir=params["weights_dir"], bpe_model=params["bpe_model"])
+
+    def make_tts(cache_dir: Path | None) -> Any:
+        return _make_tts(weights, cache_dir, params["quiet"], params["low_memory"])
+
+    if params["segments_jsonl"] is not None:
+        _chapter(params, output, weights, make_tts)
         return
-    text = _read_text(o["text"], o["text_file"])
+    text = _read_text(params["text"], params["text_file"])
     if text is None:
         raise click.UsageError("no text: give TEXT, --text-file FILE, or pipe it in")
-    if o["out"] is None and not o["play"]:
+    if output.path is None and not output.play:
         raise click.UsageError("nothing to do with the audio: give --out FILE and/or --play")
-    tts = _make_tts(o["weights_dir"], o["bpe_model"], o["cache_dir"], o["quiet"], o["low_memory"])
-    result = _render_with_progress(tts, text, o)
-    target = o["out"]
-    if target is not None:
-        from indextts_mlx.output import write_audio
-
-        audio, rate = result.audio, result.sample_rate
-        if o["sample_rate"] and o["sample_rate"] != rate:
-            import librosa
-
-            audio = librosa.resample(audio, orig_sr=rate, target_sr=o["sample_rate"])
-            rate = o["sample_rate"]
-        write_audio(target, audio, rate, o["audio_format"])
-        if not o["quiet"]:
-            click.echo(f"wrote {target} ({result.duration:.2f} s of audio)", err=True)
-    if o["play"]:
-        _play(result, target)
+    _speak(text, params, output, make_tts)
 
 
-def _synthesis_options(o: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "emo_audio_prompt": o["emo_audio_prompt"],
-        "emo_alpha": o["emo_alpha"],
-        "emo_vector": o["emo_vector"],
-        "emo_text": o["emo_text"],
-        "use_emo_text": o["use_emo_text"],
-        "emotion": o["emotion"],
-        "seed": o["seed"],
-        "use_random": o["use_random"],
-        "max_codes": o["max_codes"],
-        "temperature": o["temperature"],
-        "top_k": o["top_k"],
-        "top_p": o["top_p"],
-        "repetition_penalty": o["repetition_penalty"],
-        "num_beams": o["num_beams"],
-        "do_sample": not o["greedy"],
-        "cfm_steps": o["cfm_steps"],
-        "cfg_rate": o["cfg_rate"],
-    }
+def _list_voices(voices_dir: Path | None) -> None:
+    from indextts_mlx import list_voices
+
+    if voices_dir is None:
+        raise click.UsageError("--list-voices needs --voices-dir")
+    names = list_voices(voices_dir)
+    click.echo("\n".join(names) if names else f"no voices in {voices_dir}")
 
 
-def _render_with_progress(tts: Any, text: str, o: dict[str, Any]) -> Any:
-    bar: Any = None
-    current = {"segment": -1, "codes": 0}
+def _speak(
+    text: str, params: dict[str, Any], output: Output, make_tts: Callable[[Path | None], Any]
+) -> None:
+    from indextts_mlx.pipeline import prepare_request
+    from indextts_mlx.settings import SynthesisRequest
 
-    def on_code(segment: int, codes: int) -> None:
-        nonlocal bar
-        if o["quiet"]:
+    request = SynthesisRequest.from_options(text, params["spk_audio_prompt"], **_options(params))
+    output.check()
+    prepared = prepare_request(request)  # text, voice, emotion: before any model loads
+    cache = params["cache_dir"] / "conditioning" if params["cache_dir"] else None
+    tts = make_tts(cache)
+    with _CodeProgress(request.generation.max_new_tokens, params["quiet"]) as progress:
+        result = tts.run(prepared, on_code=progress.update)
+    if output.path is not None:
+        write_audio(
+            output.path, result.audio, result.sample_rate, output.audio_format,
+            resample_to=output.sample_rate,
+        )  # fmt: skip
+        if not params["quiet"]:
+            click.echo(f"wrote {output.path} ({result.duration:.2f} s of audio)", err=True)
+    if output.play:
+        _play(result, output.path)
+
+
+class _CodeProgress:
+    """One progress bar per segment, advanced as the GPT emits codes."""
+
+    def __init__(self, limit: int, quiet: bool) -> None:
+        self.limit, self.quiet = limit, quiet
+        self.bar: Any = None
+        self.segment, self.codes = -1, 0
+
+    def __enter__(self) -> _CodeProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
+
+    def update(self, segment: int, codes: int) -> None:
+        if self.quiet:
             return
-        if segment != current["segment"]:
-            if bar is not None:
-                bar.render_finish()
-            bar = click.progressbar(
-                length=o["max_codes"], label=f"segment {segment + 1}: codes", file=sys.stderr
-            )
-            current.update(segment=segment, codes=0)
-        bar.update(codes - current["codes"])
-        current["codes"] = codes
-
-    try:
-        return tts.render(
-            text,
-            o["spk_audio_prompt"],
-            reference_audio=o["reference_audio"],
-            voice=o["voice"],
-            voices_dir=o["voices_dir"],
-            on_code=on_code,
-            **_synthesis_options(o),
-        )
-    finally:
-        if bar is not None:
-            bar.render_finish()
+        if segment != self.segment:
+            if self.bar is not None:
+                self.bar.render_finish()
+            label = f"segment {segment + 1}: codes"
+            self.bar = click.progressbar(length=self.limit, label=label, file=sys.stderr)
+            self.segment, self.codes = segment, 0
+        self.bar.update(codes - self.codes)
+        self.codes = codes
 
 
 def _play(result: Any, written: Path | None) -> None:
@@ -300,74 +327,93 @@ def _play(result: Any, written: Path | None) -> None:
     if written is not None and written.suffix.lower() in (".wav", ".flac"):
         play(written)
         return
-    from indextts_mlx.output import write_audio
-
     with tempfile.TemporaryDirectory() as tmp:
         play(write_audio(Path(tmp) / "indextts.wav", result.audio, result.sample_rate))
 
 
-def _chapter(o: dict[str, Any]) -> None:
-    from indextts_mlx import render_segments_jsonl
+def _chapter(
+    params: dict[str, Any],
+    output: Output,
+    weights: WeightsConfig,
+    make_tts: Callable[[Path | None], Any],
+) -> None:
+    from indextts_mlx.chapter import ChapterRenderError, plan_chapter, render_chapter
 
-    if o["out"] is None and not o["dry_run"]:
+    if output.path is None and not params["dry_run"]:
         raise click.UsageError("--segments-jsonl needs --out FILE")
-    tts = _make_tts(o["weights_dir"], o["bpe_model"], None, o["quiet"], o["low_memory"])
-    settings = _synthesis_options(o)
-    settings.update(
-        voice=o["voice"],
-        spk_audio_prompt=o["spk_audio_prompt"] or o["reference_audio"],
-        audio_format=o["audio_format"],
-        sample_rate=o["sample_rate"],
-    )
-    defaults = {k: v for k, v in settings.items() if v is not None}
-    seed, steps = defaults.pop("seed"), defaults.pop("cfm_steps")
-    if o["use_emo_text"] is None:
-        defaults.pop("use_emo_text", None)
-    bar: Any = None
-
-    def on_segment(index: int, count: int, plan: Any) -> None:
-        nonlocal bar
-        if o["quiet"]:
-            return
-        if bar is None:
-            bar = click.progressbar(length=count, label="chapter: segments", file=sys.stderr)
-        bar.update(1)
-        click.echo(f"  line {plan.line}: {plan.text[:60]}", err=True)
-
-    try:
-        report = render_segments_jsonl(
-            o["segments_jsonl"],
-            o["out"] or Path("dry-run.wav"),
-            tts=tts,
-            voices_dir=o["voices_dir"],
-            seed=seed,
-            cfm_steps=steps,
-            cache_dir=o["cache_dir"],
-            continue_on_error=o["continue_on_error"],
-            dry_run=o["dry_run"],
-            on_segment=on_segment,
-            **defaults,
-        )
-    finally:
-        if bar is not None:
-            bar.render_finish()
-    if o["dry_run"]:
-        for plan in report.segments:
-            state = "cached" if plan.cached else "render"
-            click.echo(
-                f"line {plan.line:>4}  {state:<6}  ~{plan.estimated_seconds:6.1f} s  "
-                f"{plan.speaker.name:<20}  {plan.text[:50]}"
-            )
-        click.echo(
-            f"{len(report.segments)} segments, {report.cache_hits} cached, "
-            f"about {report.estimated_seconds / 60:.1f} min of audio"
-        )
+    plan = plan_chapter(
+        params["segments_jsonl"],
+        weights,
+        cache_dir=params["cache_dir"],
+        spk_audio_prompt=params["spk_audio_prompt"],
+        sample_rate=output.sample_rate,
+        audio_format=output.audio_format,
+        **_options(params),
+    )  # every line checked, no model loaded
+    if params["dry_run"]:
+        _print_plan(plan)
         return
-    if not o["quiet"]:
+    assert output.path is not None
+    audio_format_for(output.path, plan.audio_format)
+    if output.play:
+        find_player()
+    try:
+        with _SegmentProgress(params["quiet"]) as progress:
+            report = render_chapter(
+                plan, output.path, make_tts(None),
+                continue_on_error=params["continue_on_error"], on_segment=progress.update,
+            )  # fmt: skip
+    except ChapterRenderError as e:  # one line per failed segment, then exit 2
+        failed = [s for s in e.report.segments if s.error]
+        for segment in failed:
+            click.echo(f"error: line {segment.line}: {segment.error}", err=True)
+        click.echo(
+            f"{len(failed)} of {len(e.report.segments)} segments failed; {output.path} was "
+            "not written (the rendered segments are cached: run again to retry the rest)",
+            err=True,
+        )
+        sys.exit(2)
+    if not params["quiet"]:
         click.echo(
             f"wrote {report.output} ({report.duration / 60:.1f} min; {report.rendered} rendered, "
             f"{report.cache_hits} from cache) and {report.manifest.name}",
             err=True,
         )
-    if o["play"]:
+    if output.play:
         play(report.output)
+
+
+def _print_plan(plan: Any) -> None:
+    for segment in plan.segments:
+        state = "cached" if segment.cached else "render"
+        click.echo(
+            f"line {segment.line:>4}  {state:<6}  ~{segment.estimated_seconds:6.1f} s  "
+            f"{segment.speaker.name:<20}  {segment.text[:50]}"
+        )
+    click.echo(
+        f"{len(plan.segments)} segments, {plan.cache_hits} cached, "
+        f"about {plan.estimated_seconds / 60:.1f} min of audio"
+    )
+
+
+class _SegmentProgress:
+    """A chapter-wide bar, one step per rendered segment, with the line being rendered."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def __enter__(self) -> _SegmentProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.render_finish()
+
+    def update(self, index: int, count: int, segment: Any) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=count, label="chapter: segments", file=sys.stderr)
+        self.bar.update(1)
+        click.echo(f"  line {segment.line}: {segment.text[:60]}", err=True)

@@ -23,7 +23,7 @@ import numbers
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -35,16 +35,26 @@ from mlx_indextts_models.emotion import EMOTIONS
 
 __all__ = [
     "EMOTIONS",
+    "EMOTION_SCALE",
     "EMOTION_SCALE_RANGE",
+    "EMO_ALPHA",
+    "EMO_ALPHA_RANGE",
     "EmotionMode",
+    "EmotionRequest",
     "check_emotion_scale",
     "parse_emo_vector",
     "resolve_emotion_mode",
     "scale_emo_vector",
 ]
 
-#: Allowed range of the ``emotion`` scale (``cond + emotion * emo_vec``).
+#: Default and allowed range of the ``emotion`` scale (``cond + emotion * emo_vec``).
+EMOTION_SCALE = 1.0
 EMOTION_SCALE_RANGE = (0.0, 2.0)
+#: Default ``emo_alpha`` (the emotion audio's own emotion; the vector unscaled), and the
+#: range the CLI and chapter files accept. The Python API takes any finite value, as the
+#: reference does: the vector clamps it to this range, the audio blend extrapolates.
+EMO_ALPHA = 1.0
+EMO_ALPHA_RANGE = (0.0, 1.0)
 
 EMO_TEXT_UNAVAILABLE = "emo_text needs the Qwen emotion model, not available yet"
 
@@ -115,7 +125,7 @@ def parse_emo_vector(value: object) -> list[float]:
             f"got {type(value).__name__}"
         )
     else:
-        items = list(value)  # type: ignore[call-overload]
+        items = list(value)
 
     if len(items) != _N:
         raise EmotionInputError(
@@ -141,7 +151,7 @@ def scale_emo_vector(vec: list[float], alpha: float) -> list[float]:
     ``int(x * scale * 10000) / 10000`` (truncated toward zero to 4 decimals), else the
     vector is returned unchanged (no truncation).
     """
-    scale = max(0.0, min(1.0, alpha))
+    scale = max(EMO_ALPHA_RANGE[0], min(EMO_ALPHA_RANGE[1], alpha))
     if scale != 1.0:
         return [int(x * scale * 10000) / 10000 for x in vec]
     return list(vec)
@@ -184,6 +194,13 @@ class EmotionMode:
     emo_audio_prompt: Path | None
     emo_alpha: float
 
+    def as_request(self, emotion: float = EMOTION_SCALE) -> EmotionRequest:
+        """This mode as the request that resolves to it again (without warnings: the
+        ignored fields are gone, the vector is already scaled); ``emotion``: the scale."""
+        return EmotionRequest(
+            self.emo_audio_prompt, self.emo_alpha, self.emo_vector, None, None, emotion
+        )
+
 
 def _check_alpha(emo_alpha: object) -> float:
     if not _is_number(emo_alpha) or not math.isfinite(float(emo_alpha)):  # type: ignore[arg-type]
@@ -196,7 +213,7 @@ def resolve_emotion_mode(
     emo_text: str | None = None,
     use_emo_text: bool | None = None,
     emo_audio_prompt: str | os.PathLike[str] | None = None,
-    emo_alpha: float = 1.0,
+    emo_alpha: float = EMO_ALPHA,
 ) -> EmotionMode:
     """Decide the emotion mode (docs/promises.md §1 priorities, reference semantics).
 
@@ -254,3 +271,41 @@ def resolve_emotion_mode(
             stacklevel=2,
         )
     return EmotionMode("speaker", None, None, 1.0)
+
+
+#: What ``emo_vector`` accepts (see :func:`parse_emo_vector`).
+EmoVectorLike = Sequence[float] | Mapping[str, float] | str | np.ndarray
+
+
+@dataclass(frozen=True)
+class EmotionRequest:
+    """The emotion a synthesis asks for, under the reference's names (see
+    :func:`resolve_emotion_mode` for how they combine).
+
+    Attributes:
+        emo_audio_prompt: an emotion reference clip, blended in by ``emo_alpha``.
+        emo_alpha: the blend towards the clip's emotion, or the scale of ``emo_vector``.
+        emo_vector: 8 weights (:data:`EMOTIONS` order), a string or a mapping.
+        emo_text: the emotion described in words.
+        use_emo_text: derive the emotion from text (None: when ``emo_text`` is given).
+        emotion: the scale of the emotion in the GPT conditioning, in [0, 2].
+    """
+
+    emo_audio_prompt: str | os.PathLike[str] | None = None
+    emo_alpha: float = EMO_ALPHA
+    emo_vector: EmoVectorLike | None = None
+    emo_text: str | None = None
+    use_emo_text: bool | None = None
+    emotion: float = EMOTION_SCALE
+
+    def resolve(self) -> EmotionMode:
+        """Validate every field and decide the mode (no model runs).
+
+        Raises:
+            EmotionInputError: a malformed field.
+            FeatureNotAvailableError: text-to-emotion requested.
+        """
+        check_emotion_scale(self.emotion)
+        return resolve_emotion_mode(
+            self.emo_vector, self.emo_text, self.use_emo_text, self.emo_audio_prompt, self.emo_alpha
+        )

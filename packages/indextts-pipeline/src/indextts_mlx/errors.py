@@ -4,9 +4,18 @@ Each class also derives from the builtin a caller would naturally catch
 (``ValueError`` for bad input, ``FileNotFoundError`` for missing files,
 ``NotImplementedError`` for features not ported yet), so both
 ``except IndexTTSError`` and ``except ValueError`` work.
+
+What the lower packages raise (``indextts_weights.WeightsError``, a model's
+``ValueError``, a corrupt file's ``BadZipFile``) becomes one of these in one place,
+:func:`translate_errors`, which the model set and the synthesis stages run inside.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from indextts_weights import WeightsError, WeightsMissingError
 
 __all__ = [
     "AudioInputError",
@@ -14,8 +23,11 @@ __all__ = [
     "FeatureNotAvailableError",
     "IndexTTSError",
     "InputTextError",
+    "ModelInputError",
     "VoiceNotFoundError",
+    "WeightsLoadError",
     "WeightsNotFoundError",
+    "translate_errors",
 ]
 
 
@@ -57,3 +69,48 @@ class FeatureNotAvailableError(IndexTTSError, NotImplementedError):
     """A requested feature is not ported yet, e.g. ``emo_text`` (text-to-emotion needs
     the reference's Qwen emotion model). Raised instead of silently ignoring the
     request."""
+
+
+class WeightsLoadError(IndexTTSError, OSError):
+    """A weights file exists but cannot be loaded: it is unreadable, truncated or corrupt,
+    was written for another model, or its shapes or configuration do not fit the model.
+    The message names the file; converting it again with ``indextts-weights convert``
+    (or ``indextts-weights verify``) is the way out."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)  # one argument: not an (errno, strerror) pair
+
+
+class ModelInputError(IndexTTSError, ValueError):
+    """A model stage rejected its input (a shape, length or id outside what the loaded
+    model supports, e.g. more codes than the GPT's position table holds). The message
+    names the stage."""
+
+
+@contextmanager
+def translate_errors(where: str, *, loading: bool = False) -> Iterator[None]:
+    """Run a block whose failures must reach the caller as :class:`IndexTTSError`.
+
+    ``where`` names the work in the message (``"loading bigvgan.npz"``, ``"gpt"``). With
+    ``loading``, every failure is the file's fault (:class:`WeightsLoadError`): reading
+    and building a model touch nothing else. Otherwise a missing weights file becomes
+    :class:`WeightsNotFoundError`, any other weights problem :class:`WeightsLoadError` and
+    a model's ``ValueError`` :class:`ModelInputError`; errors of ours pass unchanged and
+    anything else (a bug) propagates as it is.
+    """
+    try:
+        yield
+    except IndexTTSError:
+        raise
+    except WeightsMissingError as e:
+        raise WeightsNotFoundError(str(e)) from e
+    except WeightsError as e:
+        raise WeightsLoadError(f"{where}: {e}") from e
+    except ValueError as e:
+        if loading:
+            raise WeightsLoadError(f"{where}: {e}") from e
+        raise ModelInputError(f"{where}: {e}") from e
+    except Exception as e:
+        if not loading:
+            raise
+        raise WeightsLoadError(f"{where}: {type(e).__name__}: {e}") from e

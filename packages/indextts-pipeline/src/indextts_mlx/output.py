@@ -28,14 +28,33 @@ def audio_format_for(path: str | Path, audio_format: str | None = None) -> str:
     return name
 
 
+def resample(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
+    """Mono float32 ``audio`` from ``sample_rate`` to ``target_rate`` Hz (librosa's
+    default high-quality resampler); unchanged when the rates agree."""
+    if target_rate == sample_rate:
+        return audio
+    import librosa
+
+    out = librosa.resample(audio, orig_sr=sample_rate, target_sr=target_rate)
+    return np.asarray(out, np.float32)
+
+
 def write_audio(
-    path: str | Path, audio: np.ndarray, sample_rate: int, audio_format: str | None = None
+    path: str | Path,
+    audio: np.ndarray,
+    sample_rate: int,
+    audio_format: str | None = None,
+    *,
+    resample_to: int | None = None,
 ) -> Path:
-    """Write mono float32 ``audio`` (``[-1, 1]``) to ``path``: 16-bit PCM for WAV/FLAC (as
-    the reference saves), the codec's default otherwise. The file appears complete or not
-    at all (temp file in the same folder, then rename)."""
+    """Write mono float32 ``audio`` (``[-1, 1]``, ``sample_rate`` Hz) to ``path``: 16-bit
+    PCM for WAV/FLAC (as the reference saves), the codec's default otherwise; resampled to
+    ``resample_to`` Hz first when given. The file appears complete or not at all (temp
+    file in the same folder, then rename)."""
     path = Path(path).expanduser()
     fmt = audio_format_for(path, audio_format)
+    if resample_to is not None:
+        audio, sample_rate = resample(audio, sample_rate, resample_to), resample_to
     subtype = "PCM_16" if fmt in ("WAV", "FLAC") else None
     with atomic_path(path) as tmp:
         sf.write(tmp, np.asarray(audio, np.float32), sample_rate, format=fmt, subtype=subtype)

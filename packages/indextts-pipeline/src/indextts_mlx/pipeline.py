@@ -1,16 +1,20 @@
 """``IndexTTS2``: text + a speaker prompt (+ an emotion) → speech, as ``infer_v2`` does it.
 
 The stages are public methods so that parity tests, benchmarks and other front ends can
-run them one by one; :meth:`IndexTTS2.render` composes them and :meth:`IndexTTS2.synthesize`
-returns just the audio:
+run them one by one; :meth:`IndexTTS2.run` composes them for one
+:class:`~indextts_mlx.settings.SynthesisRequest`, :meth:`IndexTTS2.render` takes the
+reference's flat keywords, and :meth:`IndexTTS2.synthesize` returns just the audio:
 
-1. :meth:`encode_speaker` (REFERENCE-FLOW.md steps 3-9, 15), cached per file content;
-2. :meth:`encode_emotion` (step 11) and :meth:`emotion_vector` (steps 10, 14);
-3. :meth:`text_segments` (step 12);
-4. per segment :meth:`generate_codes` (16-17), :meth:`codes_to_latent` (18-19: the GPT
-   latent pass, ``gpt_layer`` and ``vq2emb``, i.e. ``S_infer``), :meth:`latent_to_mel`
-   (19-20) and :meth:`vocode` (21);
-5. segments joined with 200 ms of silence (22).
+1. :meth:`prepare` checks every input (no model runs before all of them pass;
+   :func:`prepare_request` is the part that needs no weights);
+2. :meth:`text_segments` (docs/data-flow.md step 12);
+3. :meth:`encode_speaker` (steps 3-9, 15), cached per file content;
+4. :meth:`conditioning`: :meth:`encode_emotion` (step 11), :meth:`emotion_vector`
+   (steps 10, 14) and :meth:`conditioning_prefix`;
+5. per segment (:meth:`render_segment`) :meth:`generate_codes` (16-17),
+   :meth:`codes_to_latent` (18-19: the GPT latent pass, ``gpt_layer`` and ``vq2emb``,
+   i.e. ``S_infer``), :meth:`latent_to_mel` (19-20) and :meth:`vocode` (21);
+6. segments joined with 200 ms of silence (22).
 
 Randomness: with ``use_random=False`` (the default) every draw (GPT sampling, the CFM
 start noise, random emotion rows) comes from ``seed``, so the same call gives the same
@@ -23,9 +27,11 @@ import secrets
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
@@ -38,12 +44,14 @@ from indextts_mlx.conditioning import (
     emotion_conditioning,
     speaker_conditioning,
 )
-from indextts_mlx.emotion_args import check_emotion_scale, resolve_emotion_mode
-from indextts_mlx.errors import IndexTTSError, InputTextError, WeightsNotFoundError
+from indextts_mlx.emotion_args import EMOTION_SCALE, EmotionMode
+from indextts_mlx.errors import InputTextError, ModelInputError, translate_errors
 from indextts_mlx.models import ModelSet
-from indextts_mlx.result import SAMPLE_RATE, SEGMENT_SILENCE_MS, SegmentResult, SynthesisResult
-from indextts_mlx.voices import resolve_speaker
-from indextts_weights import WeightsConfig, WeightsError
+from indextts_mlx.output import audio_format_for, write_audio
+from indextts_mlx.result import SAMPLE_RATE, SegmentResult, SynthesisResult
+from indextts_mlx.settings import SynthesisRequest
+from indextts_mlx.text.tokenize import MAX_TEXT_TOKENS_PER_SEGMENT
+from indextts_weights import WeightsConfig
 from mlx_indextts_models import GenerationConfig, Sampler
 from mlx_indextts_models.emotion import (
     blend_emotion_vector,
@@ -51,16 +59,71 @@ from mlx_indextts_models.emotion import (
     select_rows,
 )
 from mlx_indextts_models.gpt import GeneratedCodes, s_infer
+from mlx_indextts_models.s2mel.cfm import CFMSettings
 from mlx_indextts_models.s2mel.regulator import target_lengths
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from indextts_mlx.settings import SynthesisOptions
+    from indextts_mlx.text import TextFrontEnd
+
 PathLike = str | Path
-#: Default number of Euler steps of the CFM and its guidance rate (``infer_v2``).
-CFM_STEPS = 25
-CFG_RATE = 0.7
+#: ``on_code(segment_index, codes_so_far)``, called after each GPT step.
+OnCode = Callable[[int, int], None]
 
 
 def _stderr_progress(name: str, seconds: float) -> None:
     print(f"indextts-mlx: loaded {name} in {seconds:.1f} s", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Add the block's wall time to ``timings[stage]`` (seconds; summed over segments)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request whose inputs were all checked: the speaker file, the emotion mode and
+    the seed every draw of this synthesis comes from."""
+
+    request: SynthesisRequest
+    speaker_path: Path
+    emotion: EmotionMode
+    seed: int
+
+
+@dataclass
+class Draws:
+    """The random state of one synthesis, in the order the reference draws: the
+    sampler's seed first, then (``use_random`` only) the emotion rows, then one CFM
+    noise seed per segment."""
+
+    rng: np.random.Generator
+    sampler: Sampler
+
+    @classmethod
+    def from_seed(cls, seed: int) -> Draws:
+        rng = np.random.default_rng(seed)
+        mx.random.seed(seed)
+        return cls(rng, Sampler(int(rng.integers(2**31))))
+
+    def noise_seed(self) -> int:
+        return int(self.rng.integers(2**31))
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """What every segment of one synthesis shares: the speaker and the GPT prefix
+    ``(1, 34, 1280)`` with the emotion in it."""
+
+    speaker: SpeakerConditioning
+    prefix: mx.array
 
 
 class IndexTTS2:
@@ -69,9 +132,9 @@ class IndexTTS2:
     Args:
         weights: a :class:`~indextts_weights.WeightsConfig`, a weights folder, or None for
             the defaults (``$INDEXTTS_MLX_WEIGHTS_DIR`` / ``$INDEXTTS_MLX_BPE_MODEL``).
-            Every required file is checked here; one error lists all that are missing.
+            Every required file is checked here; one error says what is missing.
         eager: load every model now instead of on first use (lazy is the default: a
-            first synthesis then includes ~20-40 s of loading on this CPU).
+            first synthesis then includes the loading).
         progress: print a line to stderr as each model loads (or a callable
             ``(name, seconds)``; False for silence).
         cache_dir: also keep encoded prompts on disk there (``.npz`` per prompt content),
@@ -93,16 +156,14 @@ class IndexTTS2:
     ) -> None:
         if not isinstance(weights, WeightsConfig):
             weights = WeightsConfig(weights_dir=weights)
-        try:
+        with translate_errors("weights"):
             weights.validate()
-        except WeightsError as e:
-            raise WeightsNotFoundError(str(e)) from e
         self.weights = weights
         on_load = _stderr_progress if progress is True else (progress or None)
         self.models = ModelSet(weights, on_load)
         self.cache = ConditioningCache(cache_dir)
         self.low_memory = low_memory
-        self._front_end: Any = None
+        self._front_end: TextFrontEnd | None = None
         if eager:
             self.models.load_all(emotion=self.emotion_matrices_available)
             self.front_end  # noqa: B018  (loads the BPE model and the normalizers)
@@ -115,13 +176,22 @@ class IndexTTS2:
         return not self.weights.missing(require=("emotion_matrix", "speaker_matrix"))
 
     @property
-    def front_end(self) -> Any:
+    def front_end(self) -> TextFrontEnd:
         """The text front end (normalizer + ``bpe.model`` tokenizer + segmenter)."""
         if self._front_end is None:
             from indextts_mlx.text import TextFrontEnd
 
             self._front_end = TextFrontEnd(self.weights.bpe_model)
         return self._front_end
+
+    def prepare(self, request: SynthesisRequest | PreparedRequest) -> PreparedRequest:
+        """:func:`prepare_request`, plus the weights the request needs beyond the
+        required ones (the emotion matrices, for ``emo_vector``)."""
+        prepared = request if isinstance(request, PreparedRequest) else prepare_request(request)
+        if prepared.emotion.emo_vector is not None and not self.emotion_matrices_available:
+            with translate_errors("emo_vector needs the emotion matrices"):
+                self.weights.validate(emotion=True)
+        return prepared
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -139,7 +209,8 @@ class IndexTTS2:
         if cached is not None:
             return SpeakerConditioning.from_numpy(cached)
         audio = load_speaker_audio(audio_path)
-        conditioning = speaker_conditioning(self.models, audio.audio_22k, audio.audio_16k)
+        with translate_errors("speaker prompt"):
+            conditioning = speaker_conditioning(self.models, audio.audio_22k, audio.audio_16k)
         self.cache.put("speaker", digest, conditioning.to_numpy())
         if self.low_memory:
             self.models.release_encoders()
@@ -151,7 +222,9 @@ class IndexTTS2:
         cached = self.cache.get("emotion", digest)
         if cached is not None:
             return EmotionConditioning.from_numpy(cached)
-        emotion = emotion_conditioning(self.models, load_emotion_audio(audio_path))
+        audio = load_emotion_audio(audio_path)
+        with translate_errors("emotion prompt"):
+            emotion = emotion_conditioning(self.models, audio)
         self.cache.put("emotion", digest, emotion.to_numpy())
         if self.low_memory:
             self.models.release_encoders()
@@ -185,9 +258,34 @@ class IndexTTS2:
         mx.eval(emovec)
         return emovec
 
-    def text_segments(self, text: str, max_tokens: int = 120) -> list[list[int]]:
+    def conditioning_prefix(
+        self, speaker: SpeakerConditioning, emovec: mx.array, emotion: float = EMOTION_SCALE
+    ) -> mx.array:
+        """The GPT's 34 conditioning positions ``(1, 34, 1280)``; ``emotion`` scales emovec."""
+        with translate_errors("gpt conditioning"):
+            return self.models.gpt.conditioning_prefix(speaker.spk_latent, emovec, emotion)
+
+    def conditioning(
+        self, speaker: SpeakerConditioning, prepared: PreparedRequest, draws: Draws
+    ) -> Conditioning:
+        """The speaker and emotion of ``prepared`` as the GPT prefix every segment shares
+        (the emotion audio is the speaker's own unless the request gives one)."""
+        mode = prepared.emotion
+        emovec = self.emotion_vector(
+            speaker,
+            self.encode_emotion(mode.emo_audio_prompt or prepared.speaker_path),
+            alpha=mode.emo_alpha,
+            emo_vector=mode.emo_vector,
+            rng=draws.rng if prepared.request.use_random else None,
+        )
+        prefix = self.conditioning_prefix(speaker, emovec, prepared.request.emotion.emotion)
+        return Conditioning(speaker, prefix)
+
+    def text_segments(
+        self, text: str, max_tokens: int = MAX_TEXT_TOKENS_PER_SEGMENT
+    ) -> list[list[int]]:
         """BPE ids per segment (normalized, tokenized, split at ≤ ``max_tokens`` tokens)."""
-        _check_text(text)
+        check_text(text)
         try:
             segments = self.front_end.segments(text, max_tokens)
         except ValueError as e:
@@ -195,12 +293,6 @@ class IndexTTS2:
         if not segments:
             raise InputTextError(f"text {text[:60]!r} has nothing to speak after normalization")
         return segments
-
-    def conditioning_prefix(
-        self, speaker: SpeakerConditioning, emovec: mx.array, emotion: float = 1.0
-    ) -> mx.array:
-        """The GPT's 34 conditioning positions ``(1, 34, 1280)``; ``emotion`` scales emovec."""
-        return self.models.gpt.conditioning_prefix(speaker.spk_latent, emovec, emotion)
 
     def generate_codes(
         self,
@@ -213,28 +305,30 @@ class IndexTTS2:
     ) -> GeneratedCodes:
         """Mel codes for one segment (``inference_speech``; sampled, 3 beams by default)."""
         gpt = self.models.gpt
-        limit = gpt.config.mel_positions - 1
+        limit = gpt.args.mel_positions - 1
         if config is not None and config.max_new_tokens > limit:
-            raise IndexTTSError(f"max_codes must be at most {limit} (the GPT's position table)")
-        return gpt.generate(conds, text_ids, config, sampler=sampler, progress=progress)
+            raise ModelInputError(f"max_codes must be at most {limit} (the GPT's position table)")
+        with translate_errors("gpt"):
+            return gpt.generate(conds, text_ids, config, sampler=sampler, progress=progress)
 
     def codes_to_latent(
         self, conds: mx.array, text_ids: Sequence[int], codes: Sequence[int]
     ) -> mx.array:
         """``S_infer (1, n, 1024)``: the GPT latent pass, ``gpt_layer``, plus ``vq2emb(codes)``."""
-        latent = self.models.gpt.latent(conds, text_ids, codes)
-        proj = self.models.s2mel.gpt_layer(latent)
-        out = s_infer(self.models.semantic_codec, mx.array([list(codes)], dtype=mx.int32), proj)
-        mx.eval(out)
+        with translate_errors("gpt latent"):
+            latent = self.models.gpt.latent(conds, text_ids, codes)
+            proj = self.models.s2mel.gpt_layer(latent)
+            codes_array = mx.array([list(codes)], dtype=mx.int32)
+            out = s_infer(self.models.semantic_codec, codes_array, proj)
+            mx.eval(out)
         return out
 
     def latent_to_mel(
         self,
         s_infer: mx.array,
         speaker: SpeakerConditioning,
+        cfm: CFMSettings | None = None,
         *,
-        steps: int = CFM_STEPS,
-        cfg_rate: float = CFG_RATE,
         noise: mx.array | None = None,
         seed: int | None = None,
     ) -> mx.array:
@@ -243,173 +337,125 @@ class IndexTTS2:
 
         ``noise``: ``(1, T_ref + T_gen, 80)`` start noise (else drawn from ``seed``).
         """
-        s2mel = self.models.s2mel
-        n = s_infer.shape[1]
-        cond = s2mel.length_regulator(s_infer, target_lengths(n))
-        cat = mx.concatenate([speaker.prompt_condition, cond], axis=1)
-        mel = s2mel.cfm.inference(
-            cat, speaker.ref_mel, speaker.style, steps, cfg_rate, noise=noise, seed=seed
-        )
-        return mel[:, speaker.ref_mel.shape[1] :]
+        cfm = cfm or CFMSettings()
+        with translate_errors("s2mel"):
+            s2mel = self.models.s2mel
+            cond = s2mel.length_regulator(s_infer, target_lengths(s_infer.shape[1]))
+            cat = mx.concatenate([speaker.prompt_condition, cond], axis=1)
+            mel = s2mel.cfm.inference(
+                cat, speaker.ref_mel, speaker.style, cfm.steps, cfm.cfg_rate,
+                noise=noise, seed=seed,
+            )  # fmt: skip
+            mel = mel[:, speaker.ref_mel.shape[1] :]
+            mx.eval(mel)
+        return mel
 
     def vocode(self, mel: mx.array) -> np.ndarray:
         """BigVGAN: mel ``(1, T, 80)`` → float32 ``(256·T,)`` at 22,050 Hz in ``[-1, 1]``."""
-        wave = self.models.bigvgan(mel)
-        return np.asarray(mx.clip(wave[0], -1.0, 1.0), dtype=np.float32)
+        with translate_errors("bigvgan"):
+            wave = self.models.bigvgan(mel)
+            return np.asarray(mx.clip(wave[0], -1.0, 1.0), dtype=np.float32)
+
+    def render_segment(
+        self,
+        text_ids: list[int],
+        conditioning: Conditioning,
+        request: SynthesisRequest,
+        draws: Draws,
+        *,
+        index: int = 0,
+        timings: dict[str, float] | None = None,
+        on_code: OnCode | None = None,
+    ) -> tuple[np.ndarray, SegmentResult]:
+        """One segment's audio: codes → ``S_infer`` → mel → waveform (float32, 22,050 Hz).
+
+        ``index`` numbers the segment in warnings and ``on_code`` calls; ``timings`` gets
+        the seconds of the ``gpt``, ``latent``, ``s2mel`` and ``bigvgan`` stages added.
+        """
+        timings = {} if timings is None else timings
+        noise_seed = draws.noise_seed()  # drawn even when unused: later draws stay put
+        progress = (lambda n: on_code(index, n)) if on_code is not None else None
+        with timed(timings, "gpt"):
+            generated = self.generate_codes(
+                conditioning.prefix, text_ids, request.generation,
+                sampler=draws.sampler, progress=progress,
+            )  # fmt: skip
+        _warn_if_cut(generated, index, len(text_ids), request.generation.max_new_tokens)
+        if not generated.codes:
+            warnings.warn(f"segment {index + 1}: the GPT stopped at once; no audio", stacklevel=2)
+            return np.zeros(0, np.float32), SegmentResult(text_ids, [], generated.stopped, 0)
+        with timed(timings, "latent"):
+            latent = self.codes_to_latent(conditioning.prefix, text_ids, generated.codes)
+        with timed(timings, "s2mel"):
+            mel = self.latent_to_mel(latent, conditioning.speaker, cfm=request.cfm, seed=noise_seed)
+        with timed(timings, "bigvgan"):
+            wave = self.vocode(mel)
+        codes = list(generated.codes)
+        return wave, SegmentResult(text_ids, codes, generated.stopped, wave.shape[0])
 
     # -- the whole synthesis --------------------------------------------------------------
+
+    def run(
+        self, request: SynthesisRequest | PreparedRequest, *, on_code: OnCode | None = None
+    ) -> SynthesisResult:
+        """Synthesize one request; the recipe of the module docstring.
+
+        ``on_code(segment_index, codes_so_far)`` is called after each GPT step (progress).
+        """
+        timings: dict[str, float] = {}
+        with timed(timings, "total"):
+            prepared = self.prepare(request)  # 1. every input checked before any model runs
+            request = prepared.request
+            draws = Draws.from_seed(prepared.seed)
+            with timed(timings, "text"):  # 2.
+                segments = self.text_segments(request.text, request.max_text_tokens_per_segment)
+            with timed(timings, "speaker"):  # 3.
+                speaker = self.encode_speaker(prepared.speaker_path)
+            with timed(timings, "emotion"):  # 4.
+                conditioning = self.conditioning(speaker, prepared, draws)
+            waves, results = [], []
+            for index, ids in enumerate(segments):  # 5.
+                wave, result = self.render_segment(
+                    ids, conditioning, request, draws,
+                    index=index, timings=timings, on_code=on_code,
+                )  # fmt: skip
+                waves.append(wave)
+                results.append(result)
+            audio = join_segments(waves, request.interval_silence_ms)  # 6.
+        return SynthesisResult(audio, SAMPLE_RATE, results, timings, prepared.seed)
 
     def render(
         self,
         text: str,
         spk_audio_prompt: PathLike | None = None,
         *,
-        reference_audio: PathLike | None = None,
-        voices_dir: PathLike | None = None,
-        voice: PathLike | None = None,
-        emo_audio_prompt: PathLike | None = None,
-        emo_alpha: float = 1.0,
-        emo_vector: Sequence[float] | str | None = None,
-        emo_text: str | None = None,
-        use_emo_text: bool | None = None,
-        emotion: float = 1.0,
-        seed: int = 0,
-        use_random: bool = False,
-        max_codes: int = 1500,
-        do_sample: bool = True,
-        temperature: float = 0.8,
-        top_k: int = 30,
-        top_p: float = 0.8,
-        repetition_penalty: float = 10.0,
-        num_beams: int = 3,
-        cfm_steps: int = CFM_STEPS,
-        cfg_rate: float = CFG_RATE,
-        max_text_tokens_per_segment: int = 120,
-        interval_silence_ms: int = SEGMENT_SILENCE_MS,
         output_path: PathLike | None = None,
         audio_format: str | None = None,
-        on_code: Callable[[int, int], None] | None = None,
+        on_code: OnCode | None = None,
+        **options: Unpack[SynthesisOptions],
     ) -> SynthesisResult:
-        """Synthesize ``text`` in the prompt's voice; the full result (see :meth:`synthesize`).
+        """Synthesize ``text`` in the prompt's voice; the full result (see :meth:`synthesize`
+        for the options, :meth:`run` for the typed form).
 
-        ``on_code(segment_index, codes_so_far)`` is called after each GPT step (progress).
+        ``output_path`` (format from its extension, or ``audio_format``) is checked before
+        the synthesis and written atomically after it.
         """
-        start = time.perf_counter()
-        timings: dict[str, float] = {}
-        _check_text(text)
-        settings = _generation_config(
-            do_sample, temperature, top_k, top_p, repetition_penalty, num_beams, max_codes
-        )
-        check_emotion_scale(emotion)
-        if cfm_steps < 1 or not cfg_rate >= 0.0:
-            raise IndexTTSError(
-                f"need cfm_steps >= 1 and cfg_rate >= 0, got {cfm_steps}, {cfg_rate}"
-            )
-        speaker_path = resolve_speaker(spk_audio_prompt, reference_audio, voice, voices_dir)
-        mode = resolve_emotion_mode(emo_vector, emo_text, use_emo_text, emo_audio_prompt, emo_alpha)
-        vector = mode.emo_vector  # parsed and scaled by emo_alpha, as infer_generator does
-        if vector is not None and not self.emotion_matrices_available:
-            try:
-                self.weights.validate(emotion=True)
-            except WeightsError as e:
-                raise WeightsNotFoundError(f"emo_vector needs the emotion matrices: {e}") from e
-        if use_random:
-            seed = secrets.randbits(31)
-        rng = np.random.default_rng(seed)
-        mx.random.seed(seed)
-        sampler = Sampler(int(rng.integers(2**31)))
-
-        mark = time.perf_counter()
-        segments = self.text_segments(text, max_text_tokens_per_segment)
-        timings["text"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        speaker = self.encode_speaker(speaker_path)
-        timings["speaker"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        emo_path = mode.emo_audio_prompt or speaker_path
-        emovec = self.emotion_vector(
-            speaker,
-            self.encode_emotion(emo_path),
-            alpha=mode.emo_alpha,
-            emo_vector=vector,
-            rng=rng if use_random else None,
-        )
-        conds = self.conditioning_prefix(speaker, emovec, emotion)
-        timings["emotion"] = time.perf_counter() - mark
-
-        waves: list[np.ndarray] = []
-        results: list[SegmentResult] = []
-        for index, ids in enumerate(segments):
-            wave, result = self._render_segment(
-                index,
-                ids,
-                conds,
-                speaker,
-                settings,
-                sampler,
-                rng,
-                cfm_steps,
-                cfg_rate,
-                timings,
-                on_code,
-            )
-            waves.append(wave)
-            results.append(result)
-        audio = _join(waves, interval_silence_ms)
-        timings["total"] = time.perf_counter() - start
-        out = SynthesisResult(audio, SAMPLE_RATE, results, timings, seed)
+        request = SynthesisRequest.from_options(text, spk_audio_prompt, **options)
         if output_path is not None:
-            from indextts_mlx.output import write_audio
-
-            write_audio(output_path, audio, SAMPLE_RATE, audio_format)
-        return out
-
-    def _render_segment(
-        self,
-        index: int,
-        ids: list[int],
-        conds: mx.array,
-        speaker: SpeakerConditioning,
-        settings: GenerationConfig,
-        sampler: Sampler,
-        rng: np.random.Generator,
-        cfm_steps: int,
-        cfg_rate: float,
-        timings: dict[str, float],
-        on_code: Callable[[int, int], None] | None,
-    ) -> tuple[np.ndarray, SegmentResult]:
-        noise_seed = int(rng.integers(2**31))  # drawn even when unused: later draws stay put
-        mark = time.perf_counter()
-        progress = (lambda n: on_code(index, n)) if on_code is not None else None
-        generated = self.generate_codes(conds, ids, settings, sampler=sampler, progress=progress)
-        _add(timings, "gpt", mark)
-        if not generated.stopped:
-            warnings.warn(
-                f"segment {index + 1}: no stop code within max_codes={settings.max_new_tokens} "
-                f"({len(ids)} text tokens); the audio may be cut off. Raise max_codes or "
-                "shorten the segment.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        if not generated.codes:
-            warnings.warn(f"segment {index + 1}: the GPT stopped at once; no audio", stacklevel=3)
-            return np.zeros(0, np.float32), SegmentResult(ids, [], generated.stopped, 0)
-        mark = time.perf_counter()
-        latent = self.codes_to_latent(conds, ids, generated.codes)
-        _add(timings, "latent", mark)
-        mark = time.perf_counter()
-        mel = self.latent_to_mel(
-            latent, speaker, steps=cfm_steps, cfg_rate=cfg_rate, seed=noise_seed
-        )
-        mx.eval(mel)
-        _add(timings, "s2mel", mark)
-        mark = time.perf_counter()
-        wave = self.vocode(mel)
-        _add(timings, "bigvgan", mark)
-        return wave, SegmentResult(ids, list(generated.codes), generated.stopped, wave.shape[0])
+            audio_format_for(output_path, audio_format)
+        result = self.run(request, on_code=on_code)
+        if output_path is not None:
+            write_audio(output_path, result.audio, result.sample_rate, audio_format)
+        return result
 
     def synthesize(
-        self, text: str, spk_audio_prompt: PathLike | None = None, **kwargs: Any
+        self,
+        text: str,
+        spk_audio_prompt: PathLike | None = None,
+        *,
+        output_path: PathLike | None = None,
+        audio_format: str | None = None,
+        **options: Unpack[SynthesisOptions],
     ) -> np.ndarray:
         """Speech for ``text`` in the voice of a prompt.
 
@@ -418,56 +464,57 @@ class IndexTTS2:
             spk_audio_prompt: the speaker's voice (any format soundfile/librosa reads; the
                 first 15 s are used). ``reference_audio=`` is an alias; or ``voice=`` (a
                 name in ``voices_dir``, or a file path without ``voices_dir``).
-            **kwargs: the keyword arguments of :meth:`render`: emotion (``emo_audio_prompt``,
-                ``emo_alpha``, ``emo_vector`` (8 weights: happy, angry, sad, afraid,
-                disgusted, melancholic, surprised, calm), ``emotion`` scale 0-2),
-                determinism (``seed``, ``use_random``), ``max_codes``, sampling
-                (``temperature``, ``top_k``, ``top_p``, ``repetition_penalty``,
-                ``num_beams``, ``do_sample``), ``cfm_steps``, ``cfg_rate``,
-                ``output_path`` / ``audio_format``.
+            output_path, audio_format: also write the audio there.
+            **options: :class:`~indextts_mlx.settings.SynthesisOptions`: emotion
+                (``emo_audio_prompt``, ``emo_alpha``, ``emo_vector`` (8 weights: happy,
+                angry, sad, afraid, disgusted, melancholic, surprised, calm), ``emotion``
+                scale 0-2), determinism (``seed``, ``use_random``), ``max_codes``,
+                sampling (``temperature``, ``top_k``, ``top_p``, ``repetition_penalty``,
+                ``num_beams``, ``do_sample``), ``cfm_steps``, ``cfg_rate``; defaults in
+                :data:`~indextts_mlx.settings.DEFAULTS`.
 
         Returns:
             ``numpy.ndarray`` of dtype float32, shape ``(N,)``: mono audio at 22,050 Hz in
             ``[-1, 1]``.
         """
-        return self.render(text, spk_audio_prompt, **kwargs).audio
+        return self.render(
+            text, spk_audio_prompt, output_path=output_path, audio_format=audio_format, **options
+        ).audio
 
 
-def _generation_config(
-    do_sample: bool,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    repetition_penalty: float,
-    num_beams: int,
-    max_codes: int,
-) -> GenerationConfig:
-    try:
-        return GenerationConfig(
-            do_sample=do_sample,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            repetition_penalty=repetition_penalty,
-            num_beams=num_beams,
-            max_new_tokens=max_codes,
-        )
-    except ValueError as e:
-        raise IndexTTSError(f"invalid generation setting: {e}") from e
+def prepare_request(request: SynthesisRequest) -> PreparedRequest:
+    """Check every input of ``request`` that needs neither weights nor a model: the
+    text, the speaker file, the emotion; fix the seed (a fresh one with ``use_random``).
+
+    Raises:
+        IndexTTSError: the subclass that names the bad input.
+    """
+    check_text(request.text)
+    speaker_path = request.speaker.resolve()
+    emotion = request.emotion.resolve()
+    seed = secrets.randbits(31) if request.use_random else request.seed
+    return PreparedRequest(request, speaker_path, emotion, seed)
 
 
-def _check_text(text: object) -> None:
+def check_text(text: object) -> None:
+    """Raise :class:`InputTextError` unless ``text`` is a string with something in it."""
     if not isinstance(text, str):
         raise InputTextError(f"text must be a string, got {type(text).__name__}")
     if not text.strip():
         raise InputTextError("text is empty: give at least one word to speak")
 
 
-def _add(timings: dict[str, float], stage: str, since: float) -> None:
-    timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - since
+def _warn_if_cut(generated: GeneratedCodes, index: int, text_tokens: int, limit: int) -> None:
+    if not generated.stopped:
+        warnings.warn(
+            f"segment {index + 1}: no stop code within max_codes={limit} ({text_tokens} "
+            "text tokens); the audio may be cut off. Raise max_codes or shorten the segment.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
-def _join(waves: list[np.ndarray], silence_ms: int) -> np.ndarray:
+def join_segments(waves: list[np.ndarray], silence_ms: int) -> np.ndarray:
     """Segments joined with ``silence_ms`` of zeros between them (not after the last)."""
     gap = np.zeros(int(SAMPLE_RATE * silence_ms / 1000.0), np.float32)
     parts: list[np.ndarray] = []
@@ -486,7 +533,7 @@ def synthesize(
     spk_audio_prompt: PathLike | None = None,
     *,
     weights: WeightsConfig | PathLike | None = None,
-    **kwargs: Any,
+    **options: Unpack[SynthesisOptions],
 ) -> np.ndarray:
     """One-call synthesis: :meth:`IndexTTS2.synthesize` on a pipeline kept per weights
     folder for the life of the process (models load once).
@@ -498,4 +545,4 @@ def synthesize(
     key = repr(config)
     if key not in _DEFAULT_PIPELINES:
         _DEFAULT_PIPELINES[key] = IndexTTS2(config)
-    return _DEFAULT_PIPELINES[key].synthesize(text, spk_audio_prompt, **kwargs)
+    return _DEFAULT_PIPELINES[key].synthesize(text, spk_audio_prompt, **options)

@@ -13,11 +13,18 @@ from __future__ import annotations
 import difflib
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from indextts_mlx.errors import VoiceNotFoundError
 
-__all__ = ["MAX_LISTED_VOICES", "list_voices", "resolve_speaker", "resolve_voice"]
+__all__ = [
+    "MAX_LISTED_VOICES",
+    "SpeakerRequest",
+    "list_voices",
+    "resolve_speaker",
+    "resolve_voice",
+]
 
 #: How many voice names an error message lists.
 MAX_LISTED_VOICES = 20
@@ -217,3 +224,20 @@ def resolve_speaker(
         "no speaker given: pass spk_audio_prompt=<file> (or reference_audio=<file>), "
         "or voice=<name> with voices_dir=<folder>, or voice=<file path>"
     )
+
+
+@dataclass(frozen=True)
+class SpeakerRequest:
+    """Which voice a synthesis asks for, under the reference's names (see
+    :func:`resolve_speaker` for the priority)."""
+
+    spk_audio_prompt: str | os.PathLike[str] | None = None
+    reference_audio: str | os.PathLike[str] | None = None
+    voice: str | os.PathLike[str] | None = None
+    voices_dir: str | os.PathLike[str] | None = None
+
+    def resolve(self) -> Path:
+        """The speaker file (it exists); raises :class:`VoiceNotFoundError` otherwise."""
+        return resolve_speaker(
+            self.spk_audio_prompt, self.reference_audio, self.voice, self.voices_dir
+        )

@@ -10,7 +10,7 @@ from mlx_indextts_models import blas_status  # first: loads the fast BLAS before
 
 from indextts_weights.config import ENV_BPE_MODEL, ENV_WEIGHTS_DIR, WEIGHT_FILES, WeightsConfig
 from indextts_weights.convert import CONVERTERS, convert
-from indextts_weights.errors import UnsafeCheckpointError, WeightsError
+from indextts_weights.errors import UnsafeCheckpointError, WeightsError, WeightsMissingError
 from indextts_weights.load import (
     load_bigvgan,
     load_campplus,
@@ -33,6 +33,7 @@ __all__ = [
     "UnsafeCheckpointError",
     "WeightsConfig",
     "WeightsError",
+    "WeightsMissingError",
     "blas_status",
     "convert",
     "load_bigvgan",

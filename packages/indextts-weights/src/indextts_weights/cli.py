@@ -10,36 +10,19 @@ from typing import Any
 
 import click
 
+from indextts_weights.cli_boundary import error_boundary
 from indextts_weights.errors import WeightsError
 
 
-def _one_line(text: str) -> str:
-    return "; ".join(line.strip() for line in str(text).strip().splitlines() if line.strip())
-
-
 def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Errors become one ``error: ...`` line on stderr and exit code 2; with ``--debug``
-    (before the command name) they propagate with their traceback."""
+    """Run ``command`` in the shared error boundary (one line, exit 2; ``--debug``, given
+    before the command name, shows the traceback)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = click.get_current_context()
-        try:
+        debug = bool((click.get_current_context().obj or {}).get("debug"))
+        with error_boundary("indextts-weights", debug=debug, expected=(WeightsError, OSError)):
             return command(*args, **kwargs)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as exc:
-            if (ctx.obj or {}).get("debug"):
-                raise
-            if isinstance(exc, (WeightsError, OSError)):
-                message = _one_line(str(exc)) or type(exc).__name__
-            else:
-                message = (
-                    f"unexpected {type(exc).__name__}: {_one_line(str(exc))} "
-                    "(run `indextts-weights --debug ...` for the traceback)"
-                )
-            click.echo(f"error: {message}", err=True)
-            sys.exit(2)
 
     return wrapper
 

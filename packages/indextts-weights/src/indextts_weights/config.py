@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from indextts_weights.errors import WeightsError
+from indextts_weights.errors import WeightsMissingError
 
 ENV_WEIGHTS_DIR = "INDEXTTS_MLX_WEIGHTS_DIR"
 ENV_BPE_MODEL = "INDEXTTS_MLX_BPE_MODEL"
@@ -25,11 +25,8 @@ WEIGHT_FILES: dict[str, str] = {
 }
 OPTIONAL = frozenset({"emotion_matrix", "speaker_matrix"})  # together they enable emo_vector
 
-HOW_TO_GET = (
-    "get them with `indextts-weights download --out {dir}` (fetches the official IndexTTS-2 "
-    "checkpoints and converts them) or, from files you already have, "
-    "`indextts-weights convert --src OFFICIAL_DIR --out {dir}`"
-)
+#: The one command that puts every file in place (``{dir}``: the weights folder).
+HOW_TO_GET = "get them with: indextts-weights download --out {dir}"
 
 
 def default_weights_dir() -> Path:
@@ -96,7 +93,8 @@ class WeightsConfig:
         return [n for n in names if not self.path(n).is_file()]
 
     def validate(self, *, require: tuple[str, ...] | None = None, emotion: bool = False) -> None:
-        """Raise one :class:`WeightsError` naming every missing file and how to get it.
+        """Raise one :class:`WeightsMissingError` naming what is missing and the command
+        that gets it.
 
         Args:
             require: the files needed (default: every non-optional file).
@@ -109,8 +107,14 @@ class WeightsConfig:
             names += [n for n in sorted(OPTIONAL) if n not in names]
         missing = self.missing(require=tuple(names))
         if missing:
-            listing = "\n".join(f"  - {n}: {self.path(n)}" for n in missing)
-            raise WeightsError(
-                f"{len(missing)} weights file(s) missing:\n{listing}\n"
-                + HOW_TO_GET.format(dir=self.weights_dir)
+            raise WeightsMissingError(
+                self._describe_missing(missing) + "\n" + HOW_TO_GET.format(dir=self.weights_dir)
             )
+
+    def _describe_missing(self, missing: list[str]) -> str:
+        """One phrase: "no weights in DIR", or which files DIR lacks."""
+        if set(missing) >= {n for n in self.files() if n not in OPTIONAL}:
+            return f"no IndexTTS-2 weights in {self.weights_dir}"
+        root = Path(str(self.weights_dir))
+        names = [p.name if p.parent == root else str(p) for p in (self.path(n) for n in missing)]
+        return f"weights in {self.weights_dir} are incomplete: missing {', '.join(names)}"

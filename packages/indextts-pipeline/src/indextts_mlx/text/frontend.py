@@ -13,7 +13,7 @@ from os import PathLike
 from typing import Any
 
 from indextts_mlx.text.normalize import TextNormalizer
-from indextts_mlx.text.tokenize import TextTokenizer
+from indextts_mlx.text.tokenize import MAX_TEXT_TOKENS_PER_SEGMENT, TextTokenizer
 
 __all__ = ["TextFrontEnd", "text_to_segments"]
 
@@ -24,7 +24,7 @@ def text_to_segments(
     text: str,
     normalizer: TextNormalizer | None,
     tokenizer: TextTokenizer,
-    max_tokens: int = 120,
+    max_tokens: int = MAX_TEXT_TOKENS_PER_SEGMENT,
     quick_streaming_tokens: int = 0,
 ) -> list[list[int]]:
     """Token ids of each segment the GPT will speak, in order.
@@ -80,7 +80,7 @@ class TextFrontEnd:
         self,
         bpe_model_path: str | PathLike[str],
         normalizer: TextNormalizer | None = None,
-        max_tokens: int = 120,
+        max_tokens: int = MAX_TEXT_TOKENS_PER_SEGMENT,
         **normalizer_kwargs: Any,
     ) -> None:
         self.normalizer = (
