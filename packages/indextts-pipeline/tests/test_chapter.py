@@ -351,3 +351,22 @@ def test_validator_agrees_with_jsonschema(sample):
     jsonschema.Draft202012Validator.check_schema(segment_schema())
     reference = list(jsonschema.Draft202012Validator(segment_schema()).iter_errors(sample))
     assert bool(segment_errors(sample)) == bool(reference)
+
+
+def test_a_lines_own_voice_replaces_the_calls_speaker(chapter):
+    jsonl, voices, weights, cache, out = chapter
+    _write_lines(jsonl, [{"text": "Narrated."}, {"text": "Spoken.", "voice": "Bob"}])
+    tts = FakeTTS(weights)
+    report = render_segments_jsonl(
+        jsonl, out, tts=tts, voices_dir=voices, cache_dir=cache,
+        spk_audio_prompt=voices / "Emma.wav",
+    )  # fmt: skip
+    assert [s.speaker.name for s in report.segments] == ["Emma.wav", "Bob.wav"]
+
+
+def test_lines_are_checked_before_a_default_pipeline_is_built(chapter, monkeypatch):
+    jsonl, voices, weights, cache, out = chapter
+    _write_lines(jsonl, [{"text": "x", "voice": "Nobody"}])
+    monkeypatch.setenv("INDEXTTS_MLX_WEIGHTS_DIR", str(weights / "absent"))
+    with pytest.raises(SegmentsFileError, match="Nobody"):  # not the missing weights
+        render_segments_jsonl(jsonl, out, voices_dir=voices, cache_dir=cache)

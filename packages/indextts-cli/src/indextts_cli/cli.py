@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -237,7 +237,7 @@ def _options(params: dict[str, Any]) -> SynthesisOptions:
     """The library's flat options from the command line (same names; ``--greedy``)."""
     options: dict[str, Any] = {k: params[k] for k in OPTION_NAMES if k in params}
     options["do_sample"] = not params["greedy"]
-    return options  # type: ignore[return-value]  (the keys are SynthesisOptions' own)
+    return cast(SynthesisOptions, options)  # the keys are SynthesisOptions' own
 
 
 def _run(params: dict[str, Any]) -> None:
@@ -373,6 +373,7 @@ def _chapter(
             err=True,
         )
         sys.exit(2)
+    assert report.output is not None and report.manifest is not None  # both were written
     if not params["quiet"]:
         click.echo(
             f"wrote {report.output} ({report.duration / 60:.1f} min; {report.rendered} rendered, "

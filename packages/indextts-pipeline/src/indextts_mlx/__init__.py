@@ -24,16 +24,20 @@ from indextts_mlx.errors import (
     FeatureNotAvailableError,
     IndexTTSError,
     InputTextError,
+    ModelInputError,
     VoiceNotFoundError,
+    WeightsLoadError,
     WeightsNotFoundError,
 )
 from indextts_mlx.pipeline import IndexTTS2, synthesize
 from indextts_mlx.result import SAMPLE_RATE, SegmentResult, SynthesisResult
+from indextts_mlx.settings import DEFAULTS, SynthesisOptions, SynthesisRequest
 from indextts_mlx.voices import list_voices, resolve_voice
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULTS",
     "EMOTIONS",
     "SAMPLE_RATE",
     "AudioInputError",
@@ -44,11 +48,15 @@ __all__ = [
     "IndexTTS2",
     "IndexTTSError",
     "InputTextError",
+    "ModelInputError",
     "SegmentResult",
     "SegmentsFileError",
+    "SynthesisOptions",
+    "SynthesisRequest",
     "SynthesisResult",
     "VoiceNotFoundError",
     "WeightsConfig",
+    "WeightsLoadError",
     "WeightsNotFoundError",
     "blas_status",
     "list_voices",

@@ -300,7 +300,7 @@ def plan_segment(
         emotion=request.emotion.resolve().as_request(request.emotion.emotion),
     )
     key = segment_key(request, identity)
-    return SegmentPlan(line, request, key, **pauses)
+    return SegmentPlan(line, request, key, pauses["pause_before_ms"], pauses["pause_after_ms"])
 
 
 def _chapter_setting(

@@ -181,7 +181,7 @@ class IndexTTS2:
         if self._front_end is None:
             from indextts_mlx.text import TextFrontEnd
 
-            self._front_end = TextFrontEnd(self.weights.bpe_model)
+            self._front_end = TextFrontEnd(self.weights.path("bpe_model"))
         return self._front_end
 
     def prepare(self, request: SynthesisRequest | PreparedRequest) -> PreparedRequest:

@@ -46,7 +46,7 @@ class SegmentCache:
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
-                audio = data["audio"]
+                audio: np.ndarray = data["audio"]
                 digest = str(data["sha256"])
         except Exception:  # any unreadable entry is simply rendered again
             return None

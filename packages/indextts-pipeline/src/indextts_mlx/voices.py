@@ -110,33 +110,45 @@ def resolve_voice(
     if not text.strip():
         raise VoiceNotFoundError("voice is empty: pass a voice name or a speaker file path")
     if voices_dir is None:
-        path = Path(text).expanduser()
-        if not path.is_file():
-            what = "is not a file" if path.exists() else "not found"
-            raise VoiceNotFoundError(
-                f"voice file {str(path)!r} {what} "
-                "(without voices_dir, voice is a file path; pass voices_dir to select by name)"
-            )
-        return path
-
+        return _voice_file(text)
     d = _voices_dir(voices_dir)
     voices = _voice_files(d)
-    names = sorted(voices)
-
     if "\x00" in text:
         raise VoiceNotFoundError(f"invalid voice name {text!r}")
     if _looks_like_path(voice):
-        path = Path(text).expanduser()
-        if path.is_file() and path.parent.resolve() == d.resolve():
-            for file in voices.values():
-                if path.resolve() == file.resolve():
-                    return file
-        raise VoiceNotFoundError(
-            f"voice {text!r} is a path, not a voice in voices dir {str(d)!r}; a voice name "
-            f"never resolves outside the voices dir (omit voices_dir to use a file path). "
-            f"{_format_available(names)}"
-        )
+        return _voice_at_path(text, d, voices)
+    return _voice_named(text, d, voices)
 
+
+def _voice_file(text: str) -> Path:
+    """``voice`` without a voices dir: a file path that must exist."""
+    path = Path(text).expanduser()
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "not found"
+        raise VoiceNotFoundError(
+            f"voice file {str(path)!r} {what} "
+            "(without voices_dir, voice is a file path; pass voices_dir to select by name)"
+        )
+    return path
+
+
+def _voice_at_path(text: str, d: Path, voices: dict[str, Path]) -> Path:
+    """A path given with a voices dir: accepted only if it is one of its voice files."""
+    path = Path(text).expanduser()
+    if path.is_file() and path.parent.resolve() == d.resolve():
+        for file in voices.values():
+            if path.resolve() == file.resolve():
+                return file
+    raise VoiceNotFoundError(
+        f"voice {text!r} is a path, not a voice in voices dir {str(d)!r}; a voice name "
+        f"never resolves outside the voices dir (omit voices_dir to use a file path). "
+        f"{_format_available(sorted(voices))}"
+    )
+
+
+def _voice_named(text: str, d: Path, voices: dict[str, Path]) -> Path:
+    """A name in the voices dir: exact stem, then a unique case-insensitive match."""
+    names = sorted(voices)
     candidates = [text]
     if text.lower().endswith(".wav"):
         candidates.append(text[: -len(".wav")])
