@@ -36,7 +36,8 @@ import pytest
 
 from indextts_weights import load_emotion_matrices, load_semantic_codec
 from mlx_indextts_models.emotion import blend_emotion_vector, emotion_matrix_vector
-from mlx_indextts_models.gpt import GPTLayer, s_infer
+from mlx_indextts_models.gpt import s_infer
+from mlx_indextts_models.s2mel.model import GPTLayer
 from mlx_indextts_models.sampling import GenerationConfig
 from parity import gpt_reference as ref
 from parity.converted import converted_weights

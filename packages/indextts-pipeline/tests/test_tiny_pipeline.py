@@ -20,8 +20,8 @@ from indextts_mlx.testing import (
     write_tiny_weights,
 )
 from indextts_weights import WeightsError
-from indextts_weights.load import EMO_NUM
 from indextts_weights.npz import read_config
+from mlx_indextts_models.emotion import EMO_NUM
 
 pytestmark = pytest.mark.filterwarnings("ignore:segment .* no stop code:RuntimeWarning")
 
@@ -73,7 +73,7 @@ def test_same_seed_writes_the_same_weights(tiny, tmp_path):
 
 
 def test_models_load_at_the_tiny_config(tts):
-    assert tts.models.gpt.config == TINY_GPT
+    assert tts.models.gpt.args == TINY_GPT
     assert tts.models.bigvgan.args == TINY_BIGVGAN
     assert tts.models.s2mel.cfm.estimator.args == TINY_S2MEL.dit
     assert tts.models.s2mel.gpt_layer(mx.zeros((1, 2, GPT_DIM))).shape == (1, 2, SEMANTIC_DIM)

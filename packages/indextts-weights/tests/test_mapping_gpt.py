@@ -17,7 +17,7 @@ from indextts_weights.mapping.gpt import group_of, ignored, owner, sanitize
 from indextts_weights.npz import check_state, read_npz, save_npz
 from indextts_weights.readers.testing import tensor, write_torch_zip
 from mlx_indextts_models.gpt import UnifiedVoice, UnifiedVoiceArgs
-from mlx_indextts_models.gpt_conditioning import GPTConditioningArgs
+from mlx_indextts_models.gpt_conditioning import ConditionModuleArgs, GPTConditioningArgs
 
 MODULE = {"output_size": 8, "attention_heads": 2, "input_layer": "conv2d2", "perceiver_mult": 2}
 TINY = UnifiedVoiceArgs(
@@ -33,8 +33,8 @@ TINY = UnifiedVoiceArgs(
     conditioning=GPTConditioningArgs(
         model_dim=12,
         condition_num_latent=3,
-        condition_module={**MODULE, "linear_units": 12, "num_blocks": 2},
-        emo_condition_module={**MODULE, "linear_units": 10, "num_blocks": 1},
+        condition_module=ConditionModuleArgs(**MODULE, linear_units=12, num_blocks=2),
+        emo_condition_module=ConditionModuleArgs(**MODULE, linear_units=10, num_blocks=1),
         feature_size=9,
         emo_dim=10,
     ),
@@ -56,7 +56,7 @@ def official_shapes(args: UnifiedVoiceArgs) -> dict[str, tuple[int, ...]]:
             shape = (shape[0], shape[3], shape[1], shape[2])
         shapes[key] = shape
     for key in PE_KEYS:
-        shapes[key] = (1, 50, args.conditioning.condition_module["output_size"])
+        shapes[key] = (1, 50, args.conditioning.condition_module.output_size)
     return shapes
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 
@@ -15,14 +17,18 @@ from indextts_weights.mapping.gpt_conditioning import (
     sanitize_conditioning,
 )
 from indextts_weights.npz import check_state
-from mlx_indextts_models.gpt_conditioning import GPTConditioning, GPTConditioningArgs
+from mlx_indextts_models.gpt_conditioning import (
+    ConditionModuleArgs,
+    GPTConditioning,
+    GPTConditioningArgs,
+)
 
 MODULE = {"output_size": 8, "attention_heads": 2, "input_layer": "conv2d2", "perceiver_mult": 2}
 TINY = GPTConditioningArgs(
     model_dim=12,
     condition_num_latent=3,
-    condition_module={**MODULE, "linear_units": 12, "num_blocks": 2},
-    emo_condition_module={**MODULE, "linear_units": 10, "num_blocks": 1},
+    condition_module=ConditionModuleArgs(**MODULE, linear_units=12, num_blocks=2),
+    emo_condition_module=ConditionModuleArgs(**MODULE, linear_units=10, num_blocks=1),
     feature_size=9,
     emo_dim=10,
 )
@@ -101,7 +107,8 @@ def perceiver_shapes(prefix: str, dim: int, ctx: int, heads: int, latents: int, 
 
 def official_shapes(args: GPTConditioningArgs) -> dict[str, tuple[int, ...]]:
     """``UnifiedVoice``'s conditioning keys (``gpt.pth`` names, PyTorch layouts)."""
-    spk, emo, dim = args.condition_module, args.emo_condition_module, args.model_dim
+    spk, emo = asdict(args.condition_module), asdict(args.emo_condition_module)
+    dim = args.model_dim
     return (
         conformer_shapes("conditioning_encoder", spk, args.feature_size)
         | perceiver_shapes(

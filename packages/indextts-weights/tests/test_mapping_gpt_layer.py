@@ -11,7 +11,7 @@ from indextts_weights.errors import WeightsError
 from indextts_weights.loading import expected_shapes, load_module
 from indextts_weights.mapping.gpt_layer import SHAPES, sanitize_gpt_layer
 from indextts_weights.npz import save_npz
-from mlx_indextts_models.gpt import GPTLayer
+from mlx_indextts_models.s2mel.model import GPTLayer
 
 
 def official(seed: int = 0) -> dict[str, np.ndarray]:

@@ -11,11 +11,12 @@ import pytest
 
 from indextts_weights.errors import WeightsError
 from indextts_weights.mapping.s2mel import SUBMODELS, sanitize, strip_module_prefix
+from mlx_indextts_models.s2mel.model import GPT_LAYER_DIMS
 
 
 def gpt_layer_state(prefix: str = "") -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    dims = (1280, 256, 128, 1024)
+    dims = GPT_LAYER_DIMS
     state = {}
     for i, (a, b) in enumerate(pairwise(dims)):
         state[f"{prefix}{i}.weight"] = rng.standard_normal((b, a)).astype(np.float32)

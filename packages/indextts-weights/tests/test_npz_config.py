@@ -8,12 +8,7 @@ import numpy as np
 import pytest
 
 from indextts_weights.errors import WeightsError
-from indextts_weights.load import (
-    S2MelArgs,
-    VectorArgs,
-    load_bigvgan,
-    load_semantic_stats,
-)
+from indextts_weights.load import load_bigvgan, load_semantic_stats
 from indextts_weights.loading import expected_shapes
 from indextts_weights.npz import (
     META_KEY,
@@ -25,9 +20,11 @@ from indextts_weights.npz import (
 )
 from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlusArgs
+from mlx_indextts_models.config import VectorArgs
 from mlx_indextts_models.gpt import UnifiedVoiceArgs
-from mlx_indextts_models.gpt_conditioning import GPTConditioningArgs
+from mlx_indextts_models.gpt_conditioning import ConditionModuleArgs, GPTConditioningArgs
 from mlx_indextts_models.s2mel.dit import DiTArgs
+from mlx_indextts_models.s2mel.model import S2MelArgs
 from mlx_indextts_models.s2mel.regulator import RegulatorArgs
 from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
 from mlx_indextts_models.semantic_codec import SemanticCodecArgs
@@ -41,14 +38,9 @@ CUSTOM = [
         layers=1,
         conditioning=GPTConditioningArgs(
             model_dim=32,
-            condition_module={
-                "output_size": 16,
-                "attention_heads": 2,
-                "num_blocks": 1,
-                "linear_units": 32,
-                "input_layer": "conv2d2",
-                "perceiver_mult": 2,
-            },
+            condition_module=ConditionModuleArgs(
+                output_size=16, attention_heads=2, num_blocks=1, linear_units=32
+            ),
             feature_size=48,
         ),
     ),

@@ -17,13 +17,13 @@ from mlx_indextts_models.bigvgan import (
     Activation1d,
     BigVGAN,
     BigVGANArgs,
-    Conv1d,
-    ConvTranspose1d,
     downsample,
     sin_squared,
     snake_beta,
     upsample,
 )
+from mlx_indextts_models.layers import DilatedMatmulConv1d as Conv1d
+from mlx_indextts_models.layers import OverlapAddConvTranspose1d as ConvTranspose1d
 from mlx_indextts_models.testing import tiny_bigvgan_args
 
 TINY = tiny_bigvgan_args()

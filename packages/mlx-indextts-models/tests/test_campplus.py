@@ -11,16 +11,18 @@ import pytest
 from mlx.utils import tree_flatten
 
 from mlx_indextts_models.campplus import (
-    BatchNorm,
     CAMPPlus,
-    Conv1d,
-    Conv2d,
-    conv1d_as_matmul,
-    conv2d_as_matmul,
     repeat_segments,
     segment_means,
     statistics_pooling,
 )
+from mlx_indextts_models.layers import (
+    BatchNorm,
+    conv1d_as_matmul,
+    conv2d_as_matmul,
+)
+from mlx_indextts_models.layers import MatmulConv1d as Conv1d
+from mlx_indextts_models.layers import MatmulConv2d as Conv2d
 from mlx_indextts_models.testing import tiny_campplus_args
 
 TINY = tiny_campplus_args()

@@ -24,6 +24,9 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
+from mlx_indextts_models.config import from_dict
+from mlx_indextts_models.gpt_conditioning import ConditionModuleArgs
+
 TINY = ConformerArgs(
     input_size=9,
     output_size=8,
@@ -307,5 +310,7 @@ def test_unsupported_variants_are_rejected():
         ConformerArgs(input_layer="conv2d")
     with pytest.raises(ValueError, match="macaron_style"):
         ConformerArgs(macaron_style=True)
-    args = ConformerArgs.from_config({"output_size": 512, "num_blocks": 4, "perceiver_mult": 2})
+    record = {"output_size": 512, "num_blocks": 4, "perceiver_mult": 2}
+    module = from_dict(ConditionModuleArgs, record)
+    args = module.conformer(1024)
     assert (args.output_size, args.num_blocks, args.input_size) == (512, 4, 1024)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
-from mlx_indextts_models.gpt import GPTLayer, UnifiedVoice, UnifiedVoiceArgs, s_infer
-from mlx_indextts_models.gpt_conditioning import GPTConditioningArgs
+from mlx_indextts_models.gpt import UnifiedVoice, UnifiedVoiceArgs, s_infer
+from mlx_indextts_models.gpt_conditioning import ConditionModuleArgs, GPTConditioningArgs
+from mlx_indextts_models.s2mel.model import GPTLayer
 from mlx_indextts_models.sampling import GenerationConfig
 
 SMALL_MODULE = {
@@ -37,8 +38,8 @@ TINY = UnifiedVoiceArgs(
     conditioning=GPTConditioningArgs(
         model_dim=32,
         condition_num_latent=4,
-        condition_module=SMALL_MODULE,
-        emo_condition_module=SMALL_MODULE,
+        condition_module=ConditionModuleArgs(**SMALL_MODULE),
+        emo_condition_module=ConditionModuleArgs(**SMALL_MODULE),
         feature_size=24,
         emo_dim=16,
     ),

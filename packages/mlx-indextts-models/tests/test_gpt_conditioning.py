@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mlx_indextts_models.gpt_conditioning import (  # first: it loads the fast BLAS before MLX
     REFERENCE_LENGTH,
+    ConditionModuleArgs,
     GPTConditioning,
     GPTConditioningArgs,
 )
@@ -20,8 +21,8 @@ MODULE = {"output_size": 8, "attention_heads": 2, "input_layer": "conv2d2", "per
 TINY = GPTConditioningArgs(
     model_dim=12,
     condition_num_latent=3,
-    condition_module={**MODULE, "linear_units": 12, "num_blocks": 2},
-    emo_condition_module={**MODULE, "linear_units": 10, "num_blocks": 1},
+    condition_module=ConditionModuleArgs(**MODULE, linear_units=12, num_blocks=2),
+    emo_condition_module=ConditionModuleArgs(**MODULE, linear_units=10, num_blocks=1),
     feature_size=9,
     emo_dim=10,
 )

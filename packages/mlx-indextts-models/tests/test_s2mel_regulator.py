@@ -19,9 +19,9 @@ from mlx_indextts_models.s2mel.regulator import (
     InterpolateRegulator,
     RegulatorArgs,
     nearest_indices,
-    sequence_mask,
     target_lengths,
 )
+from mlx_indextts_models.layers import length_mask as sequence_mask
 from mlx_indextts_models.testing import tiny_regulator_args
 
 TINY = tiny_regulator_args()

@@ -35,15 +35,16 @@ import numpy as np
 
 from indextts_weights import WeightsConfig
 from indextts_weights.config import WEIGHT_FILES
-from indextts_weights.load import EMO_NUM, S2MelArgs, VectorArgs
 from indextts_weights.loading import flat_parameters
 from indextts_weights.npz import save_npz
 from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
+from mlx_indextts_models.config import VectorArgs
+from mlx_indextts_models.emotion import EMO_NUM
 from mlx_indextts_models.gpt import UnifiedVoice, UnifiedVoiceArgs
-from mlx_indextts_models.gpt_conditioning import GPTConditioningArgs
+from mlx_indextts_models.gpt_conditioning import ConditionModuleArgs, GPTConditioningArgs
 from mlx_indextts_models.s2mel.dit import DiTArgs
-from mlx_indextts_models.s2mel.model import S2Mel
+from mlx_indextts_models.s2mel.model import S2Mel, S2MelArgs
 from mlx_indextts_models.s2mel.regulator import RegulatorArgs
 from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
 from mlx_indextts_models.semantic_codec import RepCodec, SemanticCodecArgs
@@ -58,14 +59,9 @@ STYLE_DIM = 192
 #: Pieces of the tiny ``bpe.model``.
 BPE_VOCAB = 200
 
-_CONFORMER = {
-    "output_size": 16,
-    "linear_units": 32,
-    "attention_heads": 2,
-    "num_blocks": 1,
-    "input_layer": "conv2d2",
-    "perceiver_mult": 2,
-}
+_CONFORMER = ConditionModuleArgs(
+    output_size=16, linear_units=32, attention_heads=2, num_blocks=1, perceiver_mult=2
+)
 
 TINY_W2VBERT = W2VBertArgs(
     hidden_size=SEMANTIC_DIM,
@@ -95,8 +91,8 @@ TINY_GPT = UnifiedVoiceArgs(
     number_text_tokens=BPE_VOCAB,
     conditioning=GPTConditioningArgs(
         model_dim=GPT_DIM,
-        condition_module=dict(_CONFORMER),
-        emo_condition_module=dict(_CONFORMER),
+        condition_module=_CONFORMER,
+        emo_condition_module=_CONFORMER,
         feature_size=SEMANTIC_DIM,
         emo_dim=16,
     ),
@@ -187,7 +183,7 @@ def _arrays(module: nn.Module) -> dict[str, np.ndarray]:
 
 
 def _s2mel(args: S2MelArgs) -> S2Mel:
-    return S2Mel(args.dit, args.wavenet, args.regulator, args.gpt_layer)
+    return S2Mel(args)
 
 
 def _gpt_arrays(args: UnifiedVoiceArgs, rng: np.random.Generator) -> dict[str, np.ndarray]:

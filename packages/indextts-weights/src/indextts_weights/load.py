@@ -8,11 +8,12 @@ record (:func:`~indextts_weights.npz.save_npz` ``config=``; e.g. the tiny test w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import mlx.core as mx
+import mlx.nn as nn
 import numpy as np
 
 from indextts_weights.errors import WeightsError
@@ -20,39 +21,20 @@ from indextts_weights.loading import load_module
 from indextts_weights.npz import args_from_record, check_state, read_config, read_npz
 from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
+from mlx_indextts_models.config import VectorArgs
+from mlx_indextts_models.emotion import EMO_NUM
 from mlx_indextts_models.gpt import UnifiedVoice, UnifiedVoiceArgs
-from mlx_indextts_models.s2mel.dit import DiTArgs
-from mlx_indextts_models.s2mel.model import S2Mel
-from mlx_indextts_models.s2mel.regulator import RegulatorArgs
-from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
+from mlx_indextts_models.s2mel.model import S2Mel, S2MelArgs
 from mlx_indextts_models.semantic_codec import RepCodec, SemanticCodecArgs
 from mlx_indextts_models.w2vbert import W2VBertArgs, W2VBertModel
 
-EMO_NUM = (3, 17, 2, 8, 4, 5, 10, 24)  # rows per emotion in feat1/feat2, 73 in all
-
 A = TypeVar("A")
+M = TypeVar("M", bound=nn.Module)
 
 
-@dataclass
-class S2MelArgs:
-    """The configuration of :class:`S2Mel` (its constructor's arguments) and of its
-    ``gpt_layer`` (Linear widths: GPT latent → ... → semantic dim)."""
-
-    dit: DiTArgs = field(default_factory=DiTArgs)
-    wavenet: WaveNetArgs = field(default_factory=WaveNetArgs)
-    regulator: RegulatorArgs = field(default_factory=RegulatorArgs)
-    gpt_layer: tuple[int, ...] = (1280, 256, 128, 1024)
-
-
-@dataclass
-class VectorArgs:
-    """The width of a plain table file: ``semantic_stats`` (semantic dim, 1024),
-    ``emotion_matrix`` (GPT emovec dim, 1280), ``speaker_matrix`` (style dim, 192)."""
-
-    dim: int
-
-
-def _args(path: str | Path, model: str, cls: type[A], explicit: A | None, default: Any) -> A:
+def _args(
+    path: str | Path, model: str, cls: type[A], explicit: A | None, default: Callable[[], A]
+) -> A:
     """``explicit`` if given, else the file's config record, else ``default()``."""
     if explicit is not None:
         return explicit
@@ -60,6 +42,19 @@ def _args(path: str | Path, model: str, cls: type[A], explicit: A | None, defaul
     if record is None:
         return default()
     return args_from_record(cls, record, source=str(path))
+
+
+def _load(
+    path: str | Path,
+    model: str,
+    build: Callable[[A], M],
+    cls: type[A],
+    args: A | None,
+    default: Callable[[], A] | None = None,
+) -> M:
+    """``build(args)`` (:func:`_args`: explicit, else the record, else ``default`` or
+    ``cls()``) with the file's weights, strictly."""
+    return load_module(build(_args(path, model, cls, args, default or cls)), path, model=model)
 
 
 def load_bigvgan(path: str | Path, args: BigVGANArgs | None = None) -> BigVGAN:
@@ -70,29 +65,24 @@ def load_bigvgan(path: str | Path, args: BigVGANArgs | None = None) -> BigVGAN:
         args: the vocoder's configuration; default the file's config record, else
             ``nvidia/bigvgan_v2_22khz_80band_256x``'s.
     """
-    args = _args(path, "bigvgan", BigVGANArgs, args, BigVGANArgs)
-    return load_module(BigVGAN(args), path, model="bigvgan")
+    return _load(path, "bigvgan", BigVGAN, BigVGANArgs, args)
 
 
 def load_campplus(path: str | Path, args: CAMPPlusArgs | None = None) -> CAMPPlus:
     """``campplus.npz`` → :class:`CAMPPlus` (80-bin fbank → 192-d style), eval mode."""
-    args = _args(path, "campplus", CAMPPlusArgs, args, CAMPPlusArgs)
-    return load_module(CAMPPlus(args), path, model="campplus")
+    return _load(path, "campplus", CAMPPlus, CAMPPlusArgs, args)
 
 
 def load_s2mel(path: str | Path, args: S2MelArgs | None = None) -> S2Mel:
     """``s2mel_pytorch.npz`` → :class:`S2Mel` (``cfm``: DiT + WaveNet + Euler sampler,
     ``length_regulator``, ``gpt_layer``), at IndexTTS-2's configuration unless the file's
     config record (or ``args``) says otherwise."""
-    args = _args(path, "s2mel", S2MelArgs, args, S2MelArgs)
-    model = S2Mel(args.dit, args.wavenet, args.regulator, args.gpt_layer)
-    return load_module(model, path, model="s2mel")
+    return _load(path, "s2mel", S2Mel, S2MelArgs, args)
 
 
 def load_semantic_codec(path: str | Path, args: SemanticCodecArgs | None = None) -> RepCodec:
     """``semantic_codec.npz`` → :class:`RepCodec` (encoder + quantizer of MaskGCT's codec)."""
-    args = _args(path, "semantic_codec", SemanticCodecArgs, args, SemanticCodecArgs)
-    return load_module(RepCodec(args), path, model="semantic_codec")
+    return _load(path, "semantic_codec", RepCodec, SemanticCodecArgs, args)
 
 
 def load_gpt(path: str | Path, args: UnifiedVoiceArgs | None = None) -> UnifiedVoice:
@@ -103,8 +93,7 @@ def load_gpt(path: str | Path, args: UnifiedVoiceArgs | None = None) -> UnifiedV
         args: the model's configuration; default the file's config record, else
             IndexTTS-2's (``cfg.gpt``).
     """
-    args = _args(path, "gpt", UnifiedVoiceArgs, args, UnifiedVoiceArgs)
-    return load_module(UnifiedVoice(args), path, model="gpt")
+    return _load(path, "gpt", UnifiedVoice, UnifiedVoiceArgs, args)
 
 
 def _w2vbert_layers(path: str | Path) -> int:
@@ -119,14 +108,11 @@ def load_w2vbert(path: str | Path, args: W2VBertArgs | None = None) -> W2VBertMo
     """``w2vbert.npz`` → :class:`W2VBertModel` (the file's config record, else the official
     configuration with as many layers as the file holds: 17 from ``indextts-weights
     convert``, enough for ``hidden_states[17]``)."""
-    args = _args(
-        path,
-        "w2vbert",
-        W2VBertArgs,
-        args,
-        lambda: W2VBertArgs(num_hidden_layers=_w2vbert_layers(path)),
-    )
-    return load_module(W2VBertModel(args), path, model="w2vbert")
+
+    def layers_in_file() -> W2VBertArgs:
+        return W2VBertArgs(num_hidden_layers=_w2vbert_layers(path))
+
+    return _load(path, "w2vbert", W2VBertModel, W2VBertArgs, args, layers_in_file)
 
 
 def _dim(path: str | Path, model: str, default: int) -> int:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +19,8 @@ import numpy as np
 
 from indextts_weights.atomic import atomic_path
 from indextts_weights.errors import WeightsError
+from indextts_weights.mapping.checks import describe_problems
+from mlx_indextts_models.config import from_dict, to_dict
 
 FORMAT_VERSION = 1
 META_KEY = "__indextts_mlx_meta__"
@@ -33,12 +33,13 @@ def config_record(config: Any) -> dict[str, Any]:
     """A model configuration as a JSON-ready dict: a dataclass instance (nested dataclasses
     become dicts, tuples lists) or a mapping, checked to survive ``json.dumps``."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        record = dataclasses.asdict(config)
+        record = to_dict(config)
     elif isinstance(config, Mapping):
         record = dict(config)
     else:
         raise TypeError(f"config must be a dataclass instance or a mapping, got {config!r}")
-    return json.loads(json.dumps(record, allow_nan=False))
+    checked: dict[str, Any] = json.loads(json.dumps(record, allow_nan=False))
+    return checked
 
 
 def save_npz(
@@ -62,7 +63,9 @@ def save_npz(
         fields["config"] = config_record(config)
     meta = json.dumps(fields).encode()
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **{META_KEY: np.frombuffer(meta, dtype=np.uint8)}, **arrays)
+        header = {META_KEY: np.frombuffer(meta, dtype=np.uint8)}
+        # numpy's stub lets **kwds fill savez's allow_pickle: bool; these keys are array names.
+        np.savez(handle, **header, **arrays)  # type: ignore[arg-type]
     return path
 
 
@@ -114,52 +117,16 @@ def _read(
 
 
 def args_from_record(cls: type[T], record: Mapping[str, Any], *, source: str = "config") -> T:
-    """Rebuild the dataclass ``cls`` from a :func:`config_record` (nested dataclasses and
-    tuples restored from their field types; fields the record omits keep their defaults).
+    """Rebuild the dataclass ``cls`` from a :func:`config_record` with the models' one strict
+    builder (:func:`mlx_indextts_models.config.from_dict`), naming ``source`` on failure.
 
     Raises:
         WeightsError: a key that is not a field of ``cls``, or values it rejects.
     """
     try:
-        return _build(cls, record, source)
-    except (TypeError, ValueError) as exc:
+        return from_dict(cls, record)
+    except ValueError as exc:
         raise WeightsError(f"{source}: config record does not fit {cls.__name__}: {exc}") from exc
-
-
-def _build(cls: type[T], record: Mapping[str, Any], source: str) -> T:
-    if not isinstance(record, Mapping):
-        raise TypeError(f"expected an object for {cls.__name__}, got {record!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-    unknown = sorted(set(record) - names)
-    if unknown:
-        raise WeightsError(f"{source}: {cls.__name__} has no field(s) {', '.join(unknown)}")
-    kwargs = {name: _convert(hints[name], value, source) for name, value in record.items()}
-    return cls(**kwargs)
-
-
-def _convert(tp: Any, value: Any, source: str) -> Any:
-    """A JSON value as the field type ``tp`` wants it (dataclasses, tuples)."""
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _convert(options[0], value, source) if len(options) == 1 else value
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, source)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, source) for v in value)
-        if args:
-            if len(args) != len(value):
-                raise ValueError(f"expected {len(args)} items, got {value!r}")
-            return tuple(_convert(a, v, source) for a, v in zip(args, value, strict=True))
-        return tuple(value)
-    if tp is tuple:
-        return tuple(value)
-    return value
 
 
 def check_state(
@@ -188,19 +155,7 @@ def check_state(
         for k in set(arrays) & set(expected)
         if tuple(arrays[k].shape) != tuple(expected[k])
     )
-    problems = [
-        (label, items)
-        for label, items in (
-            ("missing", missing),
-            ("unexpected", unexpected),
-            ("wrong shape", misshaped),
-        )
-        if items
-    ]
-    if problems:
-        detail = "; ".join(
-            f"{label}: {', '.join(items[:20])}"
-            + (f" (+{len(items) - 20} more)" if len(items) > 20 else "")
-            for label, items in problems
-        )
+    problems = [("missing", missing), ("unexpected", unexpected), ("wrong shape", misshaped)]
+    detail = describe_problems(problems, limit=20)
+    if detail:
         raise WeightsError(f"{source} does not fit the model: {detail}")

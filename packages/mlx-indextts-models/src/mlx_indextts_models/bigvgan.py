@@ -18,13 +18,17 @@ Tensors are channels-last: ``(B, T, C)`` where the reference uses ``(B, C, T)``.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import mlx.core as mx
 import mlx.nn as nn
 
 from mlx_indextts_models.cpu_ops import over_time_chunks
+from mlx_indextts_models.layers import DilatedMatmulConv1d, OverlapAddConvTranspose1d
 
 SNAKE_EPS = 1e-9  # SnakeBeta's no_div_by_zero
 
@@ -106,13 +110,7 @@ def upsample(x: mx.array, filt: mx.array, ratio: int = 2) -> mx.array:
     pad, phases = _upsample_taps(ratio, filt.shape[-1])
     xp = _replicate_pad(x, pad, pad)
     f = filt.reshape(-1) * ratio
-    outs = []
-    for taps in phases:
-        y = None
-        for k, off in taps:
-            term = xp[:, off : off + t] * f[k]
-            y = term if y is None else y + term
-        outs.append(y)
+    outs = [_sum(xp[:, off : off + t] * f[k] for k, off in taps) for taps in phases]
     return mx.stack(outs, axis=2).reshape(b, t * ratio, c)
 
 
@@ -135,12 +133,12 @@ def downsample(x: mx.array, filt: mx.array, ratio: int = 2) -> mx.array:
         xp = mx.pad(xp, [(0, 0), (0, extra), (0, 0)])
     poly = xp.reshape(b, -1, ratio, c)  # poly[:, i, p] = xp[ratio·i + p]
     f = filt.reshape(-1)
-    y = None
-    for k in range(k_size):
-        off, p = divmod(k, ratio)
-        term = poly[:, off : off + t_out, p] * f[k]
-        y = term if y is None else y + term
-    return y
+    return _sum(poly[:, k // ratio : k // ratio + t_out, k % ratio] * f[k] for k in range(k_size))
+
+
+def _sum(terms: Iterable[mx.array]) -> mx.array:
+    """``terms[0] + terms[1] + …`` in order (``sum`` would start from ``0``)."""
+    return functools.reduce(operator.add, terms)
 
 
 # π split in three (the first two with few mantissa bits, so n·part is exact for |n| < 2^15):
@@ -155,7 +153,7 @@ _SIN_COEFFS = tuple((-1) ** i / math.factorial(2 * i + 1) for i in range(7, 0, -
 def sin_squared(z: mx.array) -> mx.array:
     """``sin(z)²`` as a polynomial (|error| < 1e-6 for |z| < 1e4, like ``mx.sin``): sin² has
     period π, so ``z`` is reduced to ``r = z − nπ`` in [−π/2, π/2]. Only elementwise ops,
-    which ``mx.compile`` fuses; MLX's CPU ``sin`` is scalar libm code (~10× slower)."""
+    which ``mx.compile`` fuses; MLX's CPU ``sin`` is scalar libm code."""
     n = mx.round(z * (1.0 / math.pi))
     r = ((z - n * _PI_A) - n * _PI_B) - n * _PI_C
     r2 = r * r
@@ -190,20 +188,20 @@ def _anti_aliased_snake_beta(
     xp = _replicate_pad(x, 5, 5)
     f = up_filter.reshape(-1) * 2
     e, o = (
-        snake_beta(sum(xp[:, off : off + t] * f[k] for k, off in taps), alpha, beta)
+        snake_beta(_sum(xp[:, off : off + t] * f[k] for k, off in taps), alpha, beta)
         for taps in phases
     )
     first, last = e[:, :1], o[:, -1:]
     p0 = mx.concatenate([mx.repeat(first, 3, axis=1), o, mx.repeat(last, 2, axis=1)], axis=1)
     p1 = mx.concatenate([mx.repeat(first, 2, axis=1), e, mx.repeat(last, 3, axis=1)], axis=1)
     g = down_filter.reshape(-1)
-    return sum((p1 if k % 2 else p0)[:, k // 2 : k // 2 + t] * g[k] for k in range(12))
+    return _sum((p1 if k % 2 else p0)[:, k // 2 : k // 2 + t] * g[k] for k in range(12))
 
 
 class SnakeBeta(nn.Module):
     """``activations.SnakeBeta(channels, alpha_logscale=True)``: parameters ``alpha``, ``beta``."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int) -> None:
         super().__init__()
         self.alpha = mx.zeros((channels,))
         self.beta = mx.zeros((channels,))
@@ -216,7 +214,7 @@ class SnakeBeta(nn.Module):
 class UpSample1d(nn.Module):
     """2× kaiser-sinc upsampler; ``filter`` (1, 1, 12) comes from the checkpoint."""
 
-    def __init__(self, kernel_size: int = 12):
+    def __init__(self, kernel_size: int = 12) -> None:
         super().__init__()
         self.filter = mx.zeros((1, 1, kernel_size))
 
@@ -228,7 +226,7 @@ class UpSample1d(nn.Module):
 class LowPassFilter1d(nn.Module):
     """Kaiser-sinc low-pass filter; ``filter`` (1, 1, 12) comes from the checkpoint."""
 
-    def __init__(self, kernel_size: int = 12):
+    def __init__(self, kernel_size: int = 12) -> None:
         super().__init__()
         self.filter = mx.zeros((1, 1, kernel_size))
 
@@ -236,7 +234,7 @@ class LowPassFilter1d(nn.Module):
 class DownSample1d(nn.Module):
     """2× low-pass decimator (``lowpass.filter`` from the checkpoint)."""
 
-    def __init__(self, kernel_size: int = 12):
+    def __init__(self, kernel_size: int = 12) -> None:
         super().__init__()
         self.lowpass = LowPassFilter1d(kernel_size)
 
@@ -248,7 +246,7 @@ class DownSample1d(nn.Module):
 class Activation1d(nn.Module):
     """Anti-aliased SnakeBeta: upsample 2× → SnakeBeta → low-pass and decimate 2×."""
 
-    def __init__(self, channels: int):
+    def __init__(self, channels: int) -> None:
         super().__init__()
         self.act = SnakeBeta(channels)
         self.upsample = UpSample1d()
@@ -275,65 +273,15 @@ def _padding(kernel_size: int, dilation: int) -> int:
     return (kernel_size * dilation - dilation) // 2
 
 
-class Conv1d(nn.Conv1d):
-    """``nn.Conv1d`` (stride 1, "same" padding) whose dilated case runs as one matmul over
-    the gathered taps (MLX's CPU dilated conv is ~40× slower than this)."""
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, **kwargs):
-        super().__init__(in_channels, out_channels, kernel_size, **kwargs)
-        self.kernel_size = kernel_size
-        self.dil = kwargs.get("dilation", 1)
-        self.pad = kwargs.get("padding", 0)
-
-    def __call__(self, x: mx.array) -> mx.array:
-        """``x``: (B, T, in) → (B, T + 2·pad − dil·(k − 1), out)."""
-        if self.dil == 1:
-            return super().__call__(x)
-        t = x.shape[1]
-        xp = mx.pad(x, [(0, 0), (self.pad, self.pad), (0, 0)])
-        t_out = t + 2 * self.pad - self.dil * (self.kernel_size - 1)
-        cols = mx.concatenate(
-            [xp[:, j * self.dil : j * self.dil + t_out] for j in range(self.kernel_size)], axis=-1
-        )
-        w = self.weight.reshape(self.weight.shape[0], -1)
-        y = cols @ w.T
-        return y + self.bias if "bias" in self else y
-
-
-class ConvTranspose1d(nn.ConvTranspose1d):
-    """``nn.ConvTranspose1d`` with kernel = 2·stride and padding = stride/2 (BigVGAN's
-    upsamplers) as one matmul plus an overlap-add of two halves (MLX's CPU transposed conv
-    is slow); other shapes fall back to ``nn.ConvTranspose1d``."""
-
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int
-    ):
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding)
-        self.kernel_size, self.up, self.pad = kernel_size, stride, padding
-
-    def __call__(self, x: mx.array) -> mx.array:
-        """``x``: (B, T, in) → (B, stride·T, out)."""
-        u, k, p = self.up, self.kernel_size, self.pad
-        if k != 2 * u or 2 * p != k - u:
-            return super().__call__(x)
-        b, t, _ = x.shape
-        out = self.weight.shape[0]
-        w = self.weight.transpose(1, 0, 2).reshape(k * out, -1)  # (k·out, in)
-        z = (x @ w.T).reshape(b, t, k, out)
-        zero = mx.zeros((b, 1, u, out), dtype=z.dtype)
-        first = mx.concatenate([z[:, :, :u], zero], axis=1)  # taps 0..u-1 land in block j
-        second = mx.concatenate([zero, z[:, :, u:]], axis=1)  # taps u..2u-1 land in block j+1
-        full = (first + second).reshape(b, (t + 1) * u, out)
-        return full[:, p : p + u * t] + self.bias
-
-
 class AMPBlock1(nn.Module):
     """Per dilation d: x += conv2(act(conv1_d(act(x)))) (conv2 has dilation 1)."""
 
-    def __init__(self, channels: int, kernel_size: int, dilation: tuple[int, ...]):
+    def __init__(self, channels: int, kernel_size: int, dilation: tuple[int, ...]) -> None:
         super().__init__()
         self.convs1 = [
-            Conv1d(channels, channels, kernel_size, dilation=d, padding=_padding(kernel_size, d))
+            DilatedMatmulConv1d(
+                channels, channels, kernel_size, dilation=d, padding=_padding(kernel_size, d)
+            )
             for d in dilation
         ]
         self.convs2 = [
@@ -353,14 +301,14 @@ class AMPBlock1(nn.Module):
 class BigVGAN(nn.Module):
     """BigVGAN v2 generator (weight norm folded): mel (B, T, num_mels) → wave (B, T·256)."""
 
-    def __init__(self, args: BigVGANArgs | None = None):
+    def __init__(self, args: BigVGANArgs | None = None) -> None:
         super().__init__()
         self.args = args = args or BigVGANArgs()
         self.num_kernels = len(args.resblock_kernel_sizes)
         ch = args.upsample_initial_channel
         self.conv_pre = nn.Conv1d(args.num_mels, ch, 7, padding=3)
         self.ups = [
-            [ConvTranspose1d(ch // 2**i, ch // 2 ** (i + 1), k, u, padding=(k - u) // 2)]
+            [OverlapAddConvTranspose1d(ch // 2**i, ch // 2 ** (i + 1), k, u, padding=(k - u) // 2)]
             for i, (u, k) in enumerate(
                 zip(args.upsample_rates, args.upsample_kernel_sizes, strict=True)
             )

@@ -41,9 +41,8 @@ Tensors are channels-last ``(B, T, C)``. Attribute names mirror the official
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -52,6 +51,7 @@ import numpy as np
 # CPU fast paths for the transcendental elementwise steps (MLX's CPU exp is scalar code;
 # these run numpy's vectorized exp over worker threads, and are plain MLX ops on a GPU).
 from mlx_indextts_models.cpu_ops import glu, silu, softmax
+from mlx_indextts_models.layers import depthwise_conv1d, length_mask
 
 
 @dataclass
@@ -91,24 +91,10 @@ class ConformerArgs:
         if self.cnn_module_kernel % 2 == 0:
             raise ValueError("cnn_module_kernel must be odd (as upstream asserts)")
 
-    @classmethod
-    def from_config(cls, module: Mapping[str, Any], input_size: int = 1024) -> ConformerArgs:
-        """From a ``cfg.gpt.condition_module``-style mapping (keys that are not
-        ``ConformerEncoder`` arguments, such as ``perceiver_mult``, are skipped)."""
-        names = {f.name for f in fields(cls)}
-        return cls(input_size=input_size, **{k: v for k, v in module.items() if k in names})
-
 
 def subsampled_length(length: int) -> int:
     """Frames after :class:`Conv2dSubsampling2` (3-tap, stride-2 conv): ``(T − 1) // 2``."""
     return max(0, (length - 3) // 2 + 1)
-
-
-def length_mask(lengths: Sequence[int] | mx.array, length: int) -> mx.array:
-    """``(B, length)`` bool: frame ``t`` of sequence ``b`` is valid iff ``t < lengths[b]``
-    (``~make_pad_mask(lengths, length)``)."""
-    lengths = mx.array(lengths) if not isinstance(lengths, mx.array) else lengths
-    return mx.arange(length)[None, :] < lengths.reshape(-1, 1)
 
 
 def positional_encoding(length: int, d_model: int) -> np.ndarray:
@@ -134,7 +120,7 @@ class RelPositionalEncoding(nn.Module):
     """Scales the input by ``sqrt(d_model)`` and returns the table rows for its frames
     (``max_len`` 5000 as upstream, whose ``position_encoding`` asserts ``T' < 5000``)."""
 
-    def __init__(self, d_model: int, max_len: int = 5000):
+    def __init__(self, d_model: int, max_len: int = 5000) -> None:
         super().__init__()
         self.d_model = d_model
         self.xscale = math.sqrt(d_model)
@@ -156,7 +142,7 @@ class Conv2dSubsampling2(nn.Module):
     ``(channel, feature)`` order, so ``out.0.weight`` keeps the official layout.
     """
 
-    def __init__(self, idim: int, odim: int):
+    def __init__(self, idim: int, odim: int) -> None:
         super().__init__()
         self.conv = [nn.Conv2d(1, odim, kernel_size=3, stride=2)]
         self.out = [nn.Linear(odim * ((idim - 1) // 2), odim)]
@@ -193,7 +179,7 @@ class Conv2dSubsampling2(nn.Module):
 class RelPositionMultiHeadedAttention(nn.Module):
     """WeNet ``RelPositionMultiHeadedAttention`` as upstream runs it (no relative shift)."""
 
-    def __init__(self, n_head: int, n_feat: int):
+    def __init__(self, n_head: int, n_feat: int) -> None:
         super().__init__()
         self.h = n_head
         self.d_k = n_feat // n_head
@@ -236,7 +222,7 @@ class RelPositionMultiHeadedAttention(nn.Module):
 class PositionwiseFeedForward(nn.Module):
     """``w_2(SiLU(w_1(x)))``."""
 
-    def __init__(self, idim: int, hidden_units: int):
+    def __init__(self, idim: int, hidden_units: int) -> None:
         super().__init__()
         self.w_1 = nn.Linear(idim, hidden_units)
         self.w_2 = nn.Linear(hidden_units, idim)
@@ -252,32 +238,11 @@ def pointwise(conv: nn.Conv1d, x: mx.array) -> mx.array:
     )
 
 
-def depthwise_conv1d(x: mx.array, weight: mx.array, bias: mx.array) -> mx.array:
-    """Same-padded depthwise conv as a sum of shifted products.
-
-    Args:
-        x: ``(B, T, C)``.
-        weight: MLX layout ``(C, k, 1)``, ``k`` odd.
-        bias: ``(C,)``.
-
-    Returns:
-        ``(B, T, C)``, ``out[t, c] = b[c] + Σ_j weight[c, j] · x[t + j − k//2, c]`` (zeros
-        outside ``0..T-1``).
-    """
-    k, t = weight.shape[1], x.shape[1]
-    padded = mx.pad(x, [(0, 0), (k // 2, k // 2), (0, 0)])
-    taps = weight[:, :, 0].T  # (k, C)
-    out = padded[:, 0:t] * taps[0]
-    for j in range(1, k):
-        out = out + padded[:, j : j + t] * taps[j]
-    return out + bias
-
-
 class ConvolutionModule(nn.Module):
     """Pointwise conv (C → 2C) → GLU → depthwise conv (k) → LayerNorm → SiLU → pointwise
     conv (C → C), with masked frames zeroed at the input and the output."""
 
-    def __init__(self, channels: int, kernel_size: int = 15):
+    def __init__(self, channels: int, kernel_size: int = 15) -> None:
         super().__init__()
         self.pointwise_conv1 = nn.Conv1d(channels, 2 * channels, kernel_size=1)
         self.depthwise_conv = nn.Conv1d(
@@ -299,7 +264,7 @@ class ConvolutionModule(nn.Module):
 class ConformerEncoderLayer(nn.Module):
     """Pre-norm conformer block without macaron FFN."""
 
-    def __init__(self, args: ConformerArgs):
+    def __init__(self, args: ConformerArgs) -> None:
         super().__init__()
         d = args.output_size
         self.self_attn = RelPositionMultiHeadedAttention(args.attention_heads, d)
@@ -314,13 +279,14 @@ class ConformerEncoderLayer(nn.Module):
         x = x + self.self_attn(self.norm_mha(x), pos_emb, mask)
         x = x + self.conv_module(self.norm_conv(x), mask)
         x = x + self.feed_forward(self.norm_ff(x))
-        return self.norm_final(x)
+        out: mx.array = self.norm_final(x)
+        return out
 
 
 class ConformerEncoder(nn.Module):
     """``ConformerEncoder(input_size=1024, ...)`` of ``UnifiedVoice``."""
 
-    def __init__(self, args: ConformerArgs):
+    def __init__(self, args: ConformerArgs) -> None:
         super().__init__()
         self.args = args
         self.embed = Conv2dSubsampling2(args.input_size, args.output_size)

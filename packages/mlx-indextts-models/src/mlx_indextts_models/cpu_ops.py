@@ -17,6 +17,7 @@ import itertools
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from functools import cache
 
 import mlx.core as mx
@@ -59,7 +60,8 @@ def _rows(x: mx.array) -> np.ndarray:
 def silu(x: mx.array) -> mx.array:
     """``x · sigmoid(x)`` (``nn.silu``), computed as ``x / (1 + exp(-x))``; any shape."""
     if not on_cpu():
-        return nn.silu(x)
+        y: mx.array = nn.silu(x)
+        return y
     v = _rows(x)
     out = np.empty_like(v)
 
@@ -204,7 +206,7 @@ def attention(
     if causal and (key_lengths is not None or k.shape[2] != t):
         raise ValueError("causal attention takes square q, k and no key_lengths")
     if not on_cpu():
-        mask = "causal" if causal else None
+        mask: mx.array | str | None = "causal" if causal else None
         if min(lengths) < k.shape[2]:
             mask = (mx.arange(k.shape[2])[None] < mx.array(lengths)[:, None])[:, None, None]
         y = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
@@ -238,14 +240,15 @@ def _blas_libraries() -> ThreadpoolController:
     return ThreadpoolController().select(user_api="blas")
 
 
-def _single_threaded_numpy_blas() -> object:
+def _single_threaded_numpy_blas() -> AbstractContextManager[object]:
     """A context in which BLAS calls run on the calling thread.
 
     The worker threads already use every core; numpy's OpenBLAS threads spinning beside
     MLX's BLAS threads slowed the DiT's attention down (docs/performance.md). MLX runs
     nothing while the workers do, so limiting every BLAS for that window is safe.
     """
-    return _blas_libraries().limit(limits=1)
+    limited: AbstractContextManager[object] = _blas_libraries().limit(limits=1)
+    return limited
 
 
 def causal_depthwise_conv1d(x: mx.array, weight: mx.array) -> mx.array:
@@ -258,7 +261,7 @@ def causal_depthwise_conv1d(x: mx.array, weight: mx.array) -> mx.array:
     Returns:
         ``(B, T, C)`` with ``out[t, c] = Σ_k weight[c, k] · x[t - kernel + 1 + k, c]``.
 
-    On CPU a sum of shifted products in numpy (MLX's grouped ``conv1d`` takes ~10x longer).
+    On CPU a sum of shifted products in numpy (MLX's grouped ``conv1d`` is slow there).
     """
     kernel = weight.shape[1]
     if not on_cpu():

@@ -2,9 +2,10 @@
 
 The emotion matrix (``feat2.pt``, 73 × 1280 emovec-space rows) and the speaker matrix
 (``feat1.pt``, 73 × 192 CAMPPlus-style rows) are split into 8 groups by ``emo_num``
-(happy, angry, sad, afraid, disgusted, melancholic, surprised, calm). For each emotion,
-one row is chosen — the one whose speaker row is most cosine-similar to the prompt's
-style (``find_most_similar_cosine``), or a random one with ``use_random`` — and
+(:data:`EMO_NUM`: happy, angry, sad, afraid, disgusted, melancholic, surprised, calm).
+For each emotion, one row is chosen — the one whose speaker row is most cosine-similar to
+the prompt's style (``find_most_similar_cosine``), or a random one with ``use_random`` —
+and
 
     matrix_vector = Σ_i weights[i] · emotion_group_i[index_i]          (1, 1280)
     emovec        = matrix_vector + (1 − Σ weights) · emovec_audio     (1, 1280)
@@ -30,6 +31,10 @@ EMOTIONS: tuple[str, ...] = (
     "surprised",
     "calm",
 )
+
+#: Rows per emotion of the emotion and speaker matrices (``emo_num``), 73 in all: the
+#: matrices split into the :data:`EMOTIONS` groups in this order.
+EMO_NUM: tuple[int, ...] = (3, 17, 2, 8, 4, 5, 10, 24)
 
 
 def most_similar_cosine(query: mx.array, matrix: mx.array) -> int:

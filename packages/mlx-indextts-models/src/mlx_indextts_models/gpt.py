@@ -29,24 +29,25 @@ stop_mel]`` (mel positions ``0..n+1``), ``final_norm``, and the ``n`` states at 
 token and the codes but the last (state ``i`` predicted code ``i``).
 
 **S_infer** (:func:`s_infer`): ``vq2emb(codes) + gpt_layer(latent)`` with
-:class:`GPTLayer` (Linear 1280→256→128→1024, no activations; stored in ``s2mel.pth``).
+:class:`~mlx_indextts_models.s2mel.model.GPTLayer` (Linear 1280→256→128→1024, no
+activations; stored in ``s2mel.pth``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
-from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
 from mlx_indextts_models.cache import BeamSlots, select_rows
+from mlx_indextts_models.config import from_dict, own_fields
 from mlx_indextts_models.gpt2 import GPT2Args, GPT2Model, linear_rows
 from mlx_indextts_models.gpt_conditioning import GPTConditioning, GPTConditioningArgs
 from mlx_indextts_models.sampling import GenerationConfig, Sampler, make_search, prompt_presence
+from mlx_indextts_models.semantic_codec import RepCodec
 
 
 @dataclass
@@ -72,11 +73,13 @@ class UnifiedVoiceArgs:
             raise ValueError("conditioning.model_dim must equal model_dim")
 
     @classmethod
-    def from_config(cls, gpt: Mapping[str, Any]) -> UnifiedVoiceArgs:
-        """From ``cfg.gpt`` (the official ``config.yaml``); unknown keys are skipped."""
-        names = [f for f in cls.__dataclass_fields__ if f != "conditioning"]
-        kwargs: dict[str, Any] = {k: gpt[k] for k in names if k in gpt}
-        return cls(**kwargs, conditioning=GPTConditioningArgs.from_config(gpt))
+    def from_config(cls, gpt: Mapping[str, object]) -> UnifiedVoiceArgs:
+        """From ``cfg.gpt`` of the official ``config.yaml`` (flat: the conditioning's keys
+        beside the GPT's), built by :func:`~mlx_indextts_models.config.from_dict`; keys of
+        ``cfg.gpt`` that configure neither (training settings) are not read."""
+        record = own_fields(cls, gpt)
+        record["conditioning"] = own_fields(GPTConditioningArgs, gpt)
+        return from_dict(cls, record)
 
     @property
     def mel_positions(self) -> int:
@@ -151,7 +154,7 @@ class UnifiedVoice(GPTConditioning):
     def __init__(self, args: UnifiedVoiceArgs | None = None) -> None:
         args = args or UnifiedVoiceArgs()
         super().__init__(args.conditioning)
-        self.config = args
+        self.args = args
         dim = args.model_dim
         self.text_embedding = nn.Embedding(args.number_text_tokens + 1, dim)
         self.mel_embedding = nn.Embedding(args.number_mel_codes, dim)
@@ -166,7 +169,7 @@ class UnifiedVoice(GPTConditioning):
 
     def _text_ids(self, text_tokens: Sequence[int] | mx.array, *, drop_markers: bool) -> mx.array:
         """``[start_text, tokens..., stop_text]`` as ``(L + 2,)`` int32."""
-        args = self.config
+        args = self.args
         ids = np.asarray(text_tokens, dtype=np.int64).reshape(-1)
         if ids.size and (ids.min() < 0 or ids.max() > args.number_text_tokens):
             raise ValueError(f"text token ids must lie in 0..{args.number_text_tokens}")
@@ -176,7 +179,8 @@ class UnifiedVoice(GPTConditioning):
         return mx.array(ids.astype(np.int32))
 
     def _text_input(self, ids: mx.array) -> mx.array:
-        return self.text_embedding(ids) + self.text_pos_embedding(ids.shape[0])
+        embedded: mx.array = self.text_embedding(ids) + self.text_pos_embedding(ids.shape[0])
+        return embedded
 
     def text_prefix(self, conds: mx.array, text_tokens: Sequence[int] | mx.array) -> mx.array:
         """The decoding prompt before the start code (``prepare_gpt_inputs``, one text).
@@ -196,7 +200,8 @@ class UnifiedVoice(GPTConditioning):
 
     def mel_input(self, codes: mx.array, position: int) -> mx.array:
         """``(B,)`` codes at one mel position → ``(B, 1, model_dim)``."""
-        return (self.mel_embedding(codes) + self.mel_pos_embedding(1, position))[:, None]
+        embedded: mx.array = self.mel_embedding(codes) + self.mel_pos_embedding(1, position)
+        return embedded[:, None]
 
     def logits(self, hidden: mx.array) -> mx.array:
         """``(B, model_dim)`` last GPT-2 states → ``(B, number_mel_codes)`` mel logits
@@ -211,7 +216,7 @@ class UnifiedVoice(GPTConditioning):
         return self.logits(self.gpt(prompt)[:, -1])
 
     def _prompt(self, prefix: mx.array) -> mx.array:
-        start = self.mel_input(mx.array([self.config.start_mel_token]), 0)
+        start = self.mel_input(mx.array([self.args.start_mel_token]), 0)
         return mx.concatenate([prefix, start.astype(prefix.dtype)], axis=1)
 
     def generate(
@@ -274,16 +279,16 @@ class UnifiedVoice(GPTConditioning):
         (per beam), the last one carrying the result. Arguments as :meth:`generate`, from
         a ready :meth:`text_prefix`; stopping the iteration early abandons the search."""
         config = config or GenerationConfig()
-        if config.eos_token_id != self.config.stop_mel_token:
-            raise ValueError(f"eos_token_id must be the stop code {self.config.stop_mel_token}")
-        limit = self.config.mel_positions - 1 - position_shift
+        if config.eos_token_id != self.args.stop_mel_token:
+            raise ValueError(f"eos_token_id must be the stop code {self.args.stop_mel_token}")
+        limit = self.args.mel_positions - 1 - position_shift
         if config.max_new_tokens > limit:
             raise ValueError(f"max_new_tokens must be at most {limit} (mel position table)")
         cache = self.gpt.make_cache()
         hidden = self.gpt(self._prompt(prefix), cache)
         logits = self.logits(hidden[:, -1])
         seen = prompt_presence(
-            prefix.shape[1], self.config.start_mel_token, self.config.number_mel_codes
+            prefix.shape[1], self.args.start_mel_token, self.args.number_mel_codes
         )
         search = make_search(config, seen, sampler)
         beams = config.num_beams
@@ -297,7 +302,7 @@ class UnifiedVoice(GPTConditioning):
             generated += 1
             if step.done:
                 codes = search.result()
-                stopped = bool(codes) and codes[-1] == self.config.stop_mel_token
+                stopped = bool(codes) and codes[-1] == self.args.stop_mel_token
                 result = GeneratedCodes(codes[:-1] if stopped else codes, stopped)
                 yield DecodeStep(generated, step.tokens, result)
                 return
@@ -327,46 +332,33 @@ class UnifiedVoice(GPTConditioning):
             ``(1, n, model_dim)``: ``final_norm`` of the states at the start code and
             codes ``1..n-1`` (state ``i`` predicted code ``i``).
         """
-        args = self.config
-        codes = np.asarray(codes, dtype=np.int64).reshape(-1)
-        if codes.size == 0:
+        args = self.args
+        ids = np.asarray(codes, dtype=np.int64).reshape(-1)
+        if ids.size == 0:
             raise ValueError("latent needs at least one code")
-        if codes.min() < 0 or codes.max() >= args.number_mel_codes:
+        if ids.min() < 0 or ids.max() >= args.number_mel_codes:
             raise ValueError(f"mel codes must lie in 0..{args.number_mel_codes - 1}")
-        mel_ids = np.concatenate([[args.start_mel_token], codes, [args.stop_mel_token]])
-        mel_ids = mx.array(mel_ids.astype(np.int32))
-        mel = self.mel_embedding(mel_ids) + self.mel_pos_embedding(mel_ids.shape[0])
+        mel_ids = np.concatenate([[args.start_mel_token], ids, [args.stop_mel_token]])
+        mel_input = mx.array(mel_ids.astype(np.int32))
+        mel = self.mel_embedding(mel_input) + self.mel_pos_embedding(mel_input.shape[0])
         text = self._text_input(self._text_ids(text_tokens, drop_markers=False))
         x = mx.concatenate([conds, text[None], mel[None]], axis=1)
-        hidden = self.gpt(x)[:, -(codes.size + 2) : -2]
-        return self.final_norm(hidden)
+        hidden = self.gpt(x)[:, -(ids.size + 2) : -2]
+        latent: mx.array = self.final_norm(hidden)
+        return latent
 
     def mel_logits(self, latent: mx.array) -> mx.array:
         """Teacher-forced mel logits ``(B, n, number_mel_codes)`` from :meth:`latent`."""
         return self.mel_head(latent)
 
 
-class GPTLayer(nn.Module):
-    """``gpt_layer`` of S2Mel: Linear 1280→256→128→1024 with no activations between."""
-
-    def __init__(self, dims: Sequence[int] = (1280, 256, 128, 1024)) -> None:
-        super().__init__()
-        self.layers = [nn.Linear(a, b) for a, b in pairwise(dims)]
-
-    def __call__(self, latent: mx.array) -> mx.array:
-        """``(B, n, 1280)`` GPT latents → ``(B, n, 1024)`` (``GPT latent proj``)."""
-        for layer in self.layers:
-            latent = layer(latent)
-        return latent
-
-
-def s_infer(codec: Any, codes: mx.array, latent_proj: mx.array) -> mx.array:
+def s_infer(codec: RepCodec, codes: mx.array, latent_proj: mx.array) -> mx.array:
     """The S2Mel input ``S_infer = vq2emb(codes) + gpt_layer(latent)``.
 
     Args:
-        codec: the semantic codec (:class:`~mlx_indextts_models.semantic_codec.RepCodec`).
+        codec: the semantic codec.
         codes: ``(B, n)`` mel codes (first quantizer's indices).
-        latent_proj: ``(B, n, 1024)`` from :class:`GPTLayer`.
+        latent_proj: ``(B, n, 1024)`` from :class:`~mlx_indextts_models.s2mel.model.GPTLayer`.
 
     Returns:
         ``(B, n, 1024)``.

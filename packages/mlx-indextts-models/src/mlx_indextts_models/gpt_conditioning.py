@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import mlx.core as mx
 import mlx.nn as nn
 
+from mlx_indextts_models.config import from_dict, own_fields
 from mlx_indextts_models.conformer import ConformerArgs, ConformerEncoder
 from mlx_indextts_models.perceiver import PerceiverArgs, PerceiverResampler
 
@@ -42,42 +42,54 @@ REFERENCE_LENGTH = 1024
 Lengths = Sequence[int] | mx.array | None
 
 
-def _speaker_module() -> dict[str, Any]:
-    return {
-        "output_size": 512,
-        "linear_units": 2048,
-        "attention_heads": 8,
-        "num_blocks": 6,
-        "input_layer": "conv2d2",
-        "perceiver_mult": 2,
-    }
+@dataclass
+class ConditionModuleArgs:
+    """``cfg.gpt.condition_module`` / ``emo_condition_module`` (upstream names; the
+    speaker encoder's values by default): a conditioning Conformer and the feed-forward
+    multiplier of the Perceiver after it."""
+
+    output_size: int = 512
+    linear_units: int = 2048
+    attention_heads: int = 8
+    num_blocks: int = 6
+    input_layer: str = "conv2d2"
+    perceiver_mult: float = 2
+
+    def conformer(self, input_size: int) -> ConformerArgs:
+        """The Conformer over ``input_size``-wide features."""
+        return ConformerArgs(
+            input_size=input_size,
+            output_size=self.output_size,
+            attention_heads=self.attention_heads,
+            linear_units=self.linear_units,
+            num_blocks=self.num_blocks,
+            input_layer=self.input_layer,
+        )
+
+    def perceiver(self, dim: int, num_latents: int) -> PerceiverArgs:
+        """The Perceiver of ``num_latents`` latents of width ``dim`` over the Conformer."""
+        return PerceiverArgs(
+            dim=dim,
+            dim_context=self.output_size,
+            ff_mult=self.perceiver_mult,
+            heads=self.attention_heads,
+            num_latents=num_latents,
+        )
 
 
-def _emotion_module() -> dict[str, Any]:
-    return {
-        "output_size": 512,
-        "linear_units": 1024,
-        "attention_heads": 4,
-        "num_blocks": 4,
-        "input_layer": "conv2d2",
-        "perceiver_mult": 2,
-    }
+def _emotion_module() -> ConditionModuleArgs:
+    return ConditionModuleArgs(linear_units=1024, attention_heads=4, num_blocks=4)
 
 
 @dataclass
 class GPTConditioningArgs:
-    """The ``cfg.gpt`` fields the conditioning uses (upstream names; IndexTTS-2 values).
-
-    ``condition_module``/``emo_condition_module`` are the config's mappings
-    (``output_size``, ``linear_units``, ``attention_heads``, ``num_blocks``,
-    ``input_layer``, ``perceiver_mult``).
-    """
+    """The ``cfg.gpt`` fields the conditioning uses (upstream names; IndexTTS-2 values)."""
 
     model_dim: int = 1280
     condition_num_latent: int = 32
     condition_type: str = "conformer_perceiver"
-    condition_module: Mapping[str, Any] = field(default_factory=_speaker_module)
-    emo_condition_module: Mapping[str, Any] = field(default_factory=_emotion_module)
+    condition_module: ConditionModuleArgs = field(default_factory=ConditionModuleArgs)
+    emo_condition_module: ConditionModuleArgs = field(default_factory=_emotion_module)
     feature_size: int = 1024  # UnifiedVoice hard-codes ConformerEncoder(input_size=1024)
     emo_dim: int = 1024  # UnifiedVoice hard-codes PerceiverResampler(1024, ...) for emotion
 
@@ -88,39 +100,31 @@ class GPTConditioningArgs:
             )
 
     @classmethod
-    def from_config(cls, gpt: Mapping[str, Any]) -> GPTConditioningArgs:
-        """From ``cfg.gpt`` (keys not listed here, e.g. ``layers``, are skipped)."""
-        names = ("model_dim", "condition_num_latent", "condition_type")
-        kwargs: dict[str, Any] = {k: gpt[k] for k in names if k in gpt}
-        for key in ("condition_module", "emo_condition_module"):
-            if key in gpt:
-                kwargs[key] = dict(gpt[key])
-        return cls(**kwargs)
+    def from_config(cls, gpt: Mapping[str, object]) -> GPTConditioningArgs:
+        """From ``cfg.gpt`` of the official ``config.yaml``: this class's fields, built by
+        :func:`~mlx_indextts_models.config.from_dict` (the condition modules strictly); the
+        other keys of ``cfg.gpt`` (the GPT's, training settings) are not read."""
+        return from_dict(cls, own_fields(cls, gpt))
 
-    def conformer(self, module: Mapping[str, Any]) -> ConformerArgs:
-        return ConformerArgs.from_config(module, input_size=self.feature_size)
+    @property
+    def conformer(self) -> ConformerArgs:
+        """The speaker Conformer (``conditioning_encoder``)."""
+        return self.condition_module.conformer(self.feature_size)
+
+    @property
+    def emo_conformer(self) -> ConformerArgs:
+        """The emotion Conformer (``emo_conditioning_encoder``)."""
+        return self.emo_condition_module.conformer(self.feature_size)
 
     @property
     def perceiver(self) -> PerceiverArgs:
-        module = self.condition_module
-        return PerceiverArgs(
-            dim=self.model_dim,
-            dim_context=module["output_size"],
-            ff_mult=module["perceiver_mult"],
-            heads=module["attention_heads"],
-            num_latents=self.condition_num_latent,
-        )
+        """The speaker Perceiver (``perceiver_encoder``: ``condition_num_latent`` latents)."""
+        return self.condition_module.perceiver(self.model_dim, self.condition_num_latent)
 
     @property
     def emo_perceiver(self) -> PerceiverArgs:
-        module = self.emo_condition_module
-        return PerceiverArgs(
-            dim=self.emo_dim,
-            dim_context=module["output_size"],
-            ff_mult=module["perceiver_mult"],
-            heads=module["attention_heads"],
-            num_latents=1,
-        )
+        """The emotion Perceiver (``emo_perceiver_encoder``: one latent of ``emo_dim``)."""
+        return self.emo_condition_module.perceiver(self.emo_dim, 1)
 
 
 def _perceiver_mask(mask: mx.array, num_latents: int) -> mx.array:
@@ -136,13 +140,13 @@ def _lengths(lengths: Lengths, batch: int) -> Sequence[int] | mx.array:
 class GPTConditioning(nn.Module):
     """Speaker latents, emotion vectors and the conditioning prefix of ``UnifiedVoice``."""
 
-    def __init__(self, args: GPTConditioningArgs | None = None):
+    def __init__(self, args: GPTConditioningArgs | None = None) -> None:
         super().__init__()
         args = args or GPTConditioningArgs()
-        self.args = args
-        self.conditioning_encoder = ConformerEncoder(args.conformer(args.condition_module))
+        self.conditioning_args = args
+        self.conditioning_encoder = ConformerEncoder(args.conformer)
         self.perceiver_encoder = PerceiverResampler(args.perceiver)
-        self.emo_conditioning_encoder = ConformerEncoder(args.conformer(args.emo_condition_module))
+        self.emo_conditioning_encoder = ConformerEncoder(args.emo_conformer)
         self.emo_perceiver_encoder = PerceiverResampler(args.emo_perceiver)
         self.emo_layer = nn.Linear(args.model_dim, args.model_dim)
         self.emovec_layer = nn.Linear(args.emo_dim, args.model_dim)
@@ -159,7 +163,7 @@ class GPTConditioning(nn.Module):
             ``(B, condition_num_latent, model_dim)`` = ``(B, 32, 1280)``.
         """
         x, mask = self.conditioning_encoder(spk_cond_emb, _lengths(lengths, spk_cond_emb.shape[0]))
-        mask = _perceiver_mask(mask, self.args.condition_num_latent)
+        mask = _perceiver_mask(mask, self.conditioning_args.condition_num_latent)
         return self.perceiver_encoder(x, mask)
 
     def get_emo_conditioning(self, emo_cond_emb: mx.array, lengths: Lengths = None) -> mx.array:

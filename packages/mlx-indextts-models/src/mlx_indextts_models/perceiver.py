@@ -63,7 +63,7 @@ class GEGLU(nn.Module):
 class RMSNorm(nn.Module):
     """``x / max(‖x‖, 1e-12) · sqrt(dim) · gamma`` (``F.normalize`` based, as upstream)."""
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int) -> None:
         super().__init__()
         self.scale: float = dim**0.5
         self.gamma = mx.ones((dim,))
@@ -76,7 +76,7 @@ class RMSNorm(nn.Module):
 class Attention(nn.Module):
     """Multi-head cross-attention of the latents over ``[latents; context]`` (no biases)."""
 
-    def __init__(self, dim: int, dim_head: int = 64, heads: int = 8):
+    def __init__(self, dim: int, dim_head: int = 64, heads: int = 8) -> None:
         super().__init__()
         self.heads = heads
         self.dim_head = dim_head
@@ -105,7 +105,7 @@ class Attention(nn.Module):
 class PerceiverResampler(nn.Module):
     """``context (B, T, dim_context)`` → ``(B, num_latents, dim)``."""
 
-    def __init__(self, args: PerceiverArgs):
+    def __init__(self, args: PerceiverArgs) -> None:
         super().__init__()
         self.args = args
         if args.context_dim != args.dim:

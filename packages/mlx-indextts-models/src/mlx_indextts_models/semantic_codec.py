@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import mlx.core as mx
 import mlx.nn as nn
 
+from mlx_indextts_models.layers import depthwise_conv1d
+
 
 @dataclass
 class SemanticCodecArgs:
@@ -72,25 +74,15 @@ def gelu(x: mx.array) -> mx.array:
     return 0.5 * x * (1.0 + _erf(x * 0.7071067811865476))
 
 
-@mx.compile
-def depthwise_conv1d(x: mx.array, weight: mx.array, bias: mx.array) -> mx.array:
-    """Same-padded depthwise conv as a sum of shifted products (~3x MLX's grouped conv on CPU).
-
-    ``x``: (B, T, C); ``weight``: (C, k, 1) (MLX layout of a ``groups=C`` Conv1d), k odd;
-    ``bias``: (C,) → (B, T, C).
-    """
-    length, k = x.shape[1], weight.shape[1]
-    padded = mx.pad(x, [(0, 0), (k // 2, k // 2), (0, 0)])
-    y = padded[:, :length] * weight[:, 0, 0]
-    for i in range(1, k):
-        y = y + padded[:, i : i + length] * weight[:, i, 0]
-    return y + bias
+#: :func:`~mlx_indextts_models.layers.depthwise_conv1d` compiled: its shifted products and
+#: the bias fuse into one kernel.
+compiled_depthwise_conv1d = mx.compile(depthwise_conv1d)
 
 
 class ConvNeXtBlock(nn.Module):
     """Depthwise conv (k=7) → LayerNorm → Linear → GELU → Linear → layer scale, residual."""
 
-    def __init__(self, dim: int, intermediate_dim: int):
+    def __init__(self, dim: int, intermediate_dim: int) -> None:
         super().__init__()
         self.dwconv = nn.Conv1d(dim, dim, kernel_size=7, padding=3, groups=dim)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
@@ -100,7 +92,7 @@ class ConvNeXtBlock(nn.Module):
 
     def __call__(self, x: mx.array) -> mx.array:
         """``x``: (B, T, dim) → (B, T, dim)."""
-        h = self.norm(depthwise_conv1d(x, self.dwconv.weight, self.dwconv.bias))
+        h = self.norm(compiled_depthwise_conv1d(x, self.dwconv.weight, self.dwconv.bias))
         h = self.pwconv2(gelu(self.pwconv1(h)))
         return x + self.gamma * h
 
@@ -108,7 +100,9 @@ class ConvNeXtBlock(nn.Module):
 class VocosBackbone(nn.Module):
     """Conv embed (k=7) → LayerNorm → ConvNeXt blocks → LayerNorm (no AdaLayerNorm)."""
 
-    def __init__(self, input_channels: int, dim: int, intermediate_dim: int, num_layers: int):
+    def __init__(
+        self, input_channels: int, dim: int, intermediate_dim: int, num_layers: int
+    ) -> None:
         super().__init__()
         self.embed = nn.Conv1d(input_channels, dim, kernel_size=7, padding=3)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
@@ -120,7 +114,8 @@ class VocosBackbone(nn.Module):
         x = self.norm(self.embed(x))
         for block in self.convnext:
             x = block(x)
-        return self.final_layer_norm(x)
+        out: mx.array = self.final_layer_norm(x)
+        return out
 
 
 def _l2_normalize(x: mx.array, eps: float = 1e-12) -> mx.array:
@@ -136,7 +131,7 @@ class FactorizedVectorQuantize(nn.Module):
     conversion); they are identities when ``input_dim == codebook_dim``.
     """
 
-    def __init__(self, input_dim: int, codebook_size: int, codebook_dim: int):
+    def __init__(self, input_dim: int, codebook_size: int, codebook_dim: int) -> None:
         super().__init__()
         self.project = input_dim != codebook_dim
         if self.project:
@@ -178,7 +173,9 @@ class FactorizedVectorQuantize(nn.Module):
 class ResidualVQ(nn.Module):
     """A stack of :class:`FactorizedVectorQuantize`, each quantizing the previous residual."""
 
-    def __init__(self, input_dim: int, num_quantizers: int, codebook_size: int, codebook_dim: int):
+    def __init__(
+        self, input_dim: int, num_quantizers: int, codebook_size: int, codebook_dim: int
+    ) -> None:
         super().__init__()
         self.quantizers = [
             FactorizedVectorQuantize(input_dim, codebook_size, codebook_dim)
@@ -212,7 +209,7 @@ class ResidualVQ(nn.Module):
 class RepCodec(nn.Module):
     """The MaskGCT semantic codec's encoder and quantizer (the decoder is not built)."""
 
-    def __init__(self, args: SemanticCodecArgs):
+    def __init__(self, args: SemanticCodecArgs) -> None:
         super().__init__()
         if args.downsample_scale is not None and args.downsample_scale > 1:
             raise NotImplementedError("RepCodec with downsample_scale > 1 is not ported")
@@ -230,7 +227,8 @@ class RepCodec(nn.Module):
     def encode(self, x: mx.array) -> mx.array:
         """``x``: (B, T, hidden_size) → encoder output (B, T, hidden_size)."""
         backbone, linear = self.encoder
-        return linear(backbone(x))
+        out: mx.array = linear(backbone(x))
+        return out
 
     def quantize(self, x: mx.array) -> tuple[mx.array, mx.array]:
         """Semantic codes and their embedding, as ``RepCodec.quantize`` returns them.

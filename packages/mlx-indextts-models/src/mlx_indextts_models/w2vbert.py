@@ -94,7 +94,7 @@ def relative_key_index(query_length: int, key_length: int, left: int, right: int
 class FeatureProjection(nn.Module):
     """LayerNorm over the 160 stacked fbank values, then Linear to ``hidden_size``."""
 
-    def __init__(self, args: W2VBertArgs):
+    def __init__(self, args: W2VBertArgs) -> None:
         super().__init__()
         self.layer_norm = nn.LayerNorm(args.feature_projection_input_dim, eps=args.layer_norm_eps)
         self.projection = nn.Linear(args.feature_projection_input_dim, args.hidden_size)
@@ -107,7 +107,7 @@ class FeatureProjection(nn.Module):
 class FeedForward(nn.Module):
     """Linear → activation → Linear."""
 
-    def __init__(self, args: W2VBertArgs):
+    def __init__(self, args: W2VBertArgs) -> None:
         super().__init__()
         self.intermediate_dense = nn.Linear(args.hidden_size, args.intermediate_size)
         self.output_dense = nn.Linear(args.intermediate_size, args.hidden_size)
@@ -125,7 +125,7 @@ class SelfAttention(nn.Module):
     ``distance_embedding.weight``; padded keys get the float32 minimum.
     """
 
-    def __init__(self, args: W2VBertArgs):
+    def __init__(self, args: W2VBertArgs) -> None:
         super().__init__()
         d = args.hidden_size
         self.num_heads = args.num_attention_heads
@@ -179,7 +179,7 @@ class ConvolutionModule(nn.Module):
     """LayerNorm → (mask) → pointwise conv → GLU → causal depthwise conv → LayerNorm →
     activation → pointwise conv."""
 
-    def __init__(self, args: W2VBertArgs):
+    def __init__(self, args: W2VBertArgs) -> None:
         super().__init__()
         d, eps = args.hidden_size, args.layer_norm_eps
         self.layer_norm = nn.LayerNorm(d, eps=eps)
@@ -205,7 +205,7 @@ class ConvolutionModule(nn.Module):
 class EncoderLayer(nn.Module):
     """Conformer block: ½·FFN, self-attention, conv module, ½·FFN, final LayerNorm."""
 
-    def __init__(self, args: W2VBertArgs):
+    def __init__(self, args: W2VBertArgs) -> None:
         super().__init__()
         d, eps = args.hidden_size, args.layer_norm_eps
         self.ffn1_layer_norm = nn.LayerNorm(d, eps=eps)
@@ -232,7 +232,7 @@ class EncoderLayer(nn.Module):
 class Encoder(nn.Module):
     """The stack of conformer layers (``encoder.layers.{i}``)."""
 
-    def __init__(self, args: W2VBertArgs):
+    def __init__(self, args: W2VBertArgs) -> None:
         super().__init__()
         self.layers = [EncoderLayer(args) for _ in range(args.num_hidden_layers)]
 
@@ -240,7 +240,7 @@ class Encoder(nn.Module):
 class W2VBertModel(nn.Module):
     """Feature projection and the first ``args.num_hidden_layers`` conformer layers."""
 
-    def __init__(self, args: W2VBertArgs):
+    def __init__(self, args: W2VBertArgs) -> None:
         super().__init__()
         self.args = args
         self.feature_projection = FeatureProjection(args)

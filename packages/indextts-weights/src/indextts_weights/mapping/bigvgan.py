@@ -21,8 +21,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from indextts_weights.errors import WeightsError
-from indextts_weights.layout import conv1d_weight, conv_transpose1d_weight, fold_all_weight_norms
+from indextts_weights.layout import conv1d_weight, conv_transpose1d_weight
+from indextts_weights.mapping.checks import known_and_folded
 
 #: Official keys the model deliberately never uses (none: the generator is used whole).
 IGNORED_KEYS: tuple[str, ...] = ()
@@ -52,14 +52,9 @@ def sanitize(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         WeightsError: naming every key that is neither known nor ignored, or a weight-norm
             pair with a half missing.
     """
-    kept = {k: np.asarray(v) for k, v in state.items() if k not in IGNORED_KEYS}
-    unknown = sorted(k for k in kept if not KNOWN_KEYS.fullmatch(k))
-    if unknown:
-        raise WeightsError(f"BigVGAN checkpoint has unexpected keys: {', '.join(unknown)}")
-    try:
-        folded = fold_all_weight_norms(kept)
-    except ValueError as exc:
-        raise WeightsError(f"BigVGAN checkpoint: {exc}") from exc
+    folded = known_and_folded(
+        state, KNOWN_KEYS, lambda k: k in IGNORED_KEYS, source="BigVGAN checkpoint"
+    )
     out = {}
     for key, value in folded.items():
         if CONV_WEIGHTS.fullmatch(key):

@@ -15,19 +15,19 @@ loads ``s2mel.pth`` non-strictly and would silently skip a mismatch).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import pairwise
 
 import numpy as np
 
-from indextts_weights.errors import WeightsError
+from indextts_weights.mapping.checks import check_shapes
+from mlx_indextts_models.s2mel.model import GPT_LAYER_DIMS
 
-#: Official ``net.gpt_layer`` keys with their shapes (Linear 1280 → 256 → 128 → 1024).
+#: Official ``net.gpt_layer`` keys with their shapes (Linear 1280 → 256 → 128 → 1024,
+#: :data:`~mlx_indextts_models.s2mel.model.GPT_LAYER_DIMS`).
 SHAPES: dict[str, tuple[int, ...]] = {
-    "0.weight": (256, 1280),
-    "0.bias": (256,),
-    "1.weight": (128, 256),
-    "1.bias": (128,),
-    "2.weight": (1024, 128),
-    "2.bias": (1024,),
+    key: shape
+    for i, (a, b) in enumerate(pairwise(GPT_LAYER_DIMS))
+    for key, shape in ((f"{i}.weight", (b, a)), (f"{i}.bias", (b,)))
 }
 
 
@@ -40,22 +40,5 @@ def sanitize_gpt_layer(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
     Raises:
         WeightsError: naming every unknown, missing and mis-shaped key.
     """
-    unknown = sorted(k for k in state if k not in SHAPES)
-    missing = [k for k in SHAPES if k not in state]
-    misshaped = [
-        f"{k} {tuple(np.shape(state[k]))} (expected {SHAPES[k]})"
-        for k in SHAPES
-        if k in state and tuple(np.shape(state[k])) != SHAPES[k]
-    ]
-    problems = [
-        f"{label}: {', '.join(items)}"
-        for label, items in (
-            ("unexpected", unknown),
-            ("missing", missing),
-            ("wrong shape", misshaped),
-        )
-        if items
-    ]
-    if problems:
-        raise WeightsError(f"s2mel checkpoint gpt_layer: {'; '.join(problems)}")
+    check_shapes(state, SHAPES, "s2mel checkpoint gpt_layer")
     return {f"layers.{k}": np.asarray(state[k]).astype(np.float32, copy=False) for k in SHAPES}

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from indextts_weights.errors import WeightsError
-from indextts_weights.layout import conv1d_weight, fold_all_weight_norms
+from indextts_weights.layout import conv1d_weight
+from indextts_weights.mapping.checks import known_and_folded
 
 #: Official key prefixes the inference deliberately never uses.
 IGNORED_PREFIXES: tuple[str, ...] = ("decoder.",)
@@ -52,12 +52,5 @@ def sanitize(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     Raises:
         WeightsError: naming every key that is neither known nor ignored.
     """
-    kept = {k: np.asarray(v) for k, v in state.items() if not is_ignored(k)}
-    unknown = sorted(k for k in kept if not KNOWN_KEYS.fullmatch(k))
-    if unknown:
-        raise WeightsError(f"semantic codec checkpoint has unexpected keys: {', '.join(unknown)}")
-    try:
-        folded = fold_all_weight_norms(kept)
-    except ValueError as exc:
-        raise WeightsError(f"semantic codec checkpoint: {exc}") from exc
+    folded = known_and_folded(state, KNOWN_KEYS, is_ignored, source="semantic codec checkpoint")
     return {k: conv1d_weight(v) if CONV_WEIGHTS.fullmatch(k) else v for k, v in folded.items()}

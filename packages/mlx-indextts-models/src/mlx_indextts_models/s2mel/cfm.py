@@ -20,7 +20,9 @@ IndexTTS-2 (``mu`` is not zeroed in the prompt frames).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -29,9 +31,31 @@ import numpy as np
 from mlx_indextts_models.s2mel.dit import DiT, DiTArgs
 from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
 
-#: ``infer_v2`` defaults.
-DIFFUSION_STEPS = 25
-INFERENCE_CFG_RATE = 0.7
+#: Euler steps of the sampler by default (``infer_v2``'s ``diffusion_steps``).
+CFM_STEPS = 25
+#: Classifier-free guidance rate by default (``infer_v2``'s ``inference_cfg_rate``).
+CFG_RATE = 0.7
+
+
+@dataclass(frozen=True)
+class CFMSettings:
+    """How :meth:`CFM.inference` samples: Euler ``steps`` (fewer: faster, rougher) and the
+    classifier-free guidance ``cfg_rate`` (0 disables guidance); ``infer_v2``'s defaults.
+
+    Raises:
+        ValueError: ``steps`` is not an integer ≥ 1, or ``cfg_rate`` not a finite number ≥ 0.
+    """
+
+    steps: int = CFM_STEPS
+    cfg_rate: float = CFG_RATE
+
+    def __post_init__(self) -> None:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"cfm_steps must be an integer >= 1, got {self.steps!r}")
+        if not (isinstance(self.cfg_rate, int | float) and math.isfinite(self.cfg_rate)):
+            raise ValueError(f"cfg_rate must be a finite number >= 0, got {self.cfg_rate!r}")
+        if self.cfg_rate < 0:
+            raise ValueError(f"cfg_rate must be a finite number >= 0, got {self.cfg_rate!r}")
 
 
 def linspace(start: float, end: float, steps: int) -> np.ndarray:
@@ -55,21 +79,21 @@ class CFM(nn.Module):
         args: DiTArgs | None = None,
         wavenet: WaveNetArgs | None = None,
         style_dim: int = 192,
-    ):
+    ) -> None:
+        """The arguments are the estimator's (:class:`~mlx_indextts_models.s2mel.dit.DiT`)."""
         super().__init__()
-        args = args or DiTArgs()
-        if args.zero_prompt_speech_token:
-            raise ValueError("zero_prompt_speech_token is not supported (false in IndexTTS-2)")
-        self.in_channels = args.in_channels
         self.estimator = DiT(args, wavenet, style_dim)
+        if self.estimator.args.zero_prompt_speech_token:
+            raise ValueError("zero_prompt_speech_token is not supported (false in IndexTTS-2)")
+        self.in_channels = self.estimator.args.in_channels
 
     def inference(
         self,
         cond: mx.array,
         prompt: mx.array,
         style: mx.array,
-        steps: int = DIFFUSION_STEPS,
-        cfg_rate: float = INFERENCE_CFG_RATE,
+        steps: int = CFM_STEPS,
+        cfg_rate: float = CFG_RATE,
         *,
         temperature: float = 1.0,
         noise: mx.array | None = None,

@@ -39,7 +39,7 @@ import mlx.nn as nn
 import numpy as np
 
 from mlx_indextts_models.cpu_ops import attention, silu
-from mlx_indextts_models.s2mel.regulator import sequence_mask
+from mlx_indextts_models.layers import length_mask
 from mlx_indextts_models.s2mel.wavenet import WN, WaveNetArgs
 
 #: ``DiT.input_pos`` / ``ModelArgs.block_size``: the rotary table's length (max frames).
@@ -92,13 +92,14 @@ def timestep_frequencies(
     evaluated in float32 step by step as PyTorch does."""
     half = frequency_embedding_size // 2
     arg = np.float32(-math.log(max_period)) * np.arange(half, dtype=np.float32)
-    return np.exp(arg / np.float32(half)).astype(np.float32)
+    frequencies: np.ndarray = np.exp(arg / np.float32(half))
+    return frequencies.astype(np.float32)
 
 
 class TimestepEmbedder(nn.Module):
     """Scalar ``t`` ``(B,)`` → ``(B, hidden)``: ``mlp(cat[cos(1000·t·f), sin(1000·t·f)])``."""
 
-    def __init__(self, hidden_size: int, frequency_embedding_size: int = 256):
+    def __init__(self, hidden_size: int, frequency_embedding_size: int = 256) -> None:
         super().__init__()
         self.mlp = [
             nn.Linear(frequency_embedding_size, hidden_size),
@@ -126,7 +127,7 @@ class TimestepEmbedder(nn.Module):
 class RMSNorm(nn.Module):
     """``x · rsqrt(mean(x²) + eps) · weight`` over the last axis."""
 
-    def __init__(self, dims: int, eps: float = 1e-5):
+    def __init__(self, dims: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.eps = eps
         self.weight = mx.ones((dims,))
@@ -138,7 +139,7 @@ class RMSNorm(nn.Module):
 class AdaptiveLayerNorm(nn.Module):
     """``weight · norm(x) + bias`` with ``weight, bias = split(project_layer(c))``."""
 
-    def __init__(self, d_model: int, eps: float = 1e-5):
+    def __init__(self, d_model: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.project_layer = nn.Linear(d_model, 2 * d_model)
         self.norm = RMSNorm(d_model, eps)
@@ -153,7 +154,7 @@ class AdaptiveLayerNorm(nn.Module):
 class Attention(nn.Module):
     """Fused-QKV self-attention with interleaved rotary embeddings (gpt-fast ``Attention``)."""
 
-    def __init__(self, dim: int, n_head: int, head_dim: int, rope_base: float = 10000.0):
+    def __init__(self, dim: int, n_head: int, head_dim: int, rope_base: float = 10000.0) -> None:
         super().__init__()
         self.wqkv = nn.Linear(dim, 3 * n_head * head_dim, bias=False)
         self.wo = nn.Linear(n_head * head_dim, dim, bias=False)
@@ -179,7 +180,7 @@ class Attention(nn.Module):
 class FeedForward(nn.Module):
     """SwiGLU: ``w2(silu(w1 x) · w3 x)``."""
 
-    def __init__(self, dim: int, intermediate_size: int):
+    def __init__(self, dim: int, intermediate_size: int) -> None:
         super().__init__()
         self.w1 = nn.Linear(dim, intermediate_size, bias=False)
         self.w3 = nn.Linear(dim, intermediate_size, bias=False)
@@ -193,7 +194,7 @@ class TransformerBlock(nn.Module):
     """gpt-fast ``TransformerBlock`` with adaptive norms; ``skip_in_linear`` only on the
     blocks that receive a U-ViT skip."""
 
-    def __init__(self, dim: int, n_head: int, intermediate_size: int, receives_skip: bool):
+    def __init__(self, dim: int, n_head: int, intermediate_size: int, receives_skip: bool) -> None:
         super().__init__()
         self.attention = Attention(dim, n_head, dim // n_head)
         self.feed_forward = FeedForward(dim, intermediate_size)
@@ -218,7 +219,7 @@ class TransformerBlock(nn.Module):
 class Transformer(nn.Module):
     """gpt-fast ``Transformer`` without embeddings: ``(B, T, D)`` → ``(B, T, D)``."""
 
-    def __init__(self, dim: int, n_layer: int, n_head: int, uvit_skip_connection: bool):
+    def __init__(self, dim: int, n_layer: int, n_head: int, uvit_skip_connection: bool) -> None:
         super().__init__()
         intermediate = find_multiple(int(2 * 4 * dim / 3), 256)
         if uvit_skip_connection:
@@ -246,7 +247,7 @@ class Transformer(nn.Module):
 class FinalLayer(nn.Module):
     """``linear(modulate(LayerNorm(x), shift, scale))``, ``shift, scale`` from ``c``."""
 
-    def __init__(self, hidden_size: int, out_channels: int):
+    def __init__(self, hidden_size: int, out_channels: int) -> None:
         super().__init__()
         self.linear = nn.Linear(hidden_size, out_channels)
         self.adaLN_modulation = [nn.SiLU(), nn.Linear(hidden_size, 2 * hidden_size)]
@@ -266,7 +267,7 @@ class DiT(nn.Module):
         args: DiTArgs | None = None,
         wavenet: WaveNetArgs | None = None,
         style_dim: int = 192,
-    ):
+    ) -> None:
         super().__init__()
         args = args or DiTArgs()
         wavenet = wavenet or WaveNetArgs()
@@ -341,7 +342,7 @@ class DiT(nn.Module):
         key_lengths = None
         if x_lens is not None and min(int(v) for v in x_lens) < frames:
             key_lengths = [int(v) for v in x_lens]
-            x_mask = sequence_mask(x_lens, frames)[:, :, None].astype(x.dtype)  # (B or 1, T, 1)
+            x_mask = length_mask(x_lens, frames)[:, :, None].astype(x.dtype)  # (B or 1, T, 1)
         x_res = self.transformer(x_in, t1[:, None], key_lengths)
         if self.args.long_skip_connection:
             x_res = self.skip_linear(mx.concatenate([x_res, x], axis=-1))
@@ -349,4 +350,5 @@ class DiT(nn.Module):
         t2 = self.t_embedder2(t)
         h = self.wavenet(h, x_mask, g=t2[:, None]) + self.res_projection(x_res)
         h = self.final_layer(h, t1)
-        return self.conv2(h)
+        out: mx.array = self.conv2(h)
+        return out

@@ -32,6 +32,8 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from mlx_indextts_models.layers import length_mask
+
 #: Mel frames per semantic code used by ``infer_v2`` (22050 / 256 mel fps ÷ 50 code fps).
 FRAMES_PER_CODE = 1.72
 
@@ -94,14 +96,8 @@ def nearest_indices(in_size: int, out_size: int) -> np.ndarray:
         return (i >> 1).astype(np.int32)
     scale = np.float32(in_size) / np.float32(out_size)
     src = np.floor(i.astype(np.float32) * scale).astype(np.int64)
-    return np.minimum(src, in_size - 1).astype(np.int32)
-
-
-def sequence_mask(lengths: Sequence[int], max_length: int | None = None) -> mx.array:
-    """``(B, max_length)`` bool mask, True where ``t < lengths[b]`` (``commons.sequence_mask``)."""
-    lengths = [int(v) for v in lengths]
-    max_length = max(lengths) if max_length is None else max_length
-    return mx.arange(max_length)[None, :] < mx.array(lengths)[:, None]
+    index: np.ndarray = np.minimum(src, in_size - 1)
+    return index.astype(np.int32)
 
 
 def _accurate_sum(x: mx.array, block: int = 32) -> mx.array:
@@ -205,5 +201,5 @@ class InterpolateRegulator(nn.Module):
         h = h[:, mx.array(nearest_indices(x.shape[1], frames))]
         for layer in self.model:
             h = layer(h)
-        mask = sequence_mask(lengths, frames)[..., None]
+        mask = length_mask(lengths, frames)[..., None]
         return h * mask.astype(h.dtype)

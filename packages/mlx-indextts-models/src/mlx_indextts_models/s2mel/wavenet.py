@@ -59,7 +59,9 @@ def reflect_pad(x: mx.array, left: int, right: int) -> mx.array:
 class NormConv1d(nn.Module):
     """``encodec.NormConv1d`` with its weight norm folded: just the ``conv``."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1):
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
 
@@ -71,7 +73,9 @@ class NormConv1d(nn.Module):
 class SConv1d(nn.Module):
     """``encodec.SConv1d`` (non-causal, stride 1, reflect padding) on ``(B, T, C)``."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1):
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1
+    ) -> None:
         super().__init__()
         self.conv = NormConv1d(in_channels, out_channels, kernel_size, dilation)
         padding_total = (kernel_size - 1) * dilation
@@ -85,7 +89,7 @@ class SConv1d(nn.Module):
 class WN(nn.Module):
     """Gated dilated-conv stack with a global condition: ``(B, T, H)`` → ``(B, T, H)``."""
 
-    def __init__(self, args: WaveNetArgs | None = None, gin_channels: int | None = None):
+    def __init__(self, args: WaveNetArgs | None = None, gin_channels: int | None = None) -> None:
         super().__init__()
         args = args or WaveNetArgs()
         if args.kernel_size % 2 != 1:
