@@ -24,6 +24,7 @@ from indextts_weights.mapping.s2mel_cfm import (
     sanitize_cfm,
 )
 from mlx_indextts_models.s2mel.cfm import CFM
+from mlx_indextts_models.s2mel.dit import DiT
 from mlx_indextts_models.testing import tiny_dit_args, tiny_wavenet_args
 
 TINY_DIT, TINY_WN = tiny_dit_args(), tiny_wavenet_args()
@@ -33,7 +34,7 @@ DEPTH, LAYERS, H, C = TINY_DIT.depth, TINY_WN.num_layers, TINY_DIT.hidden_dim, T
 def official_state(seed: int = 0) -> dict[str, np.ndarray]:
     """A tiny ``net['cfm']`` with the official names and PyTorch layouts."""
     rng = np.random.default_rng(seed)
-    model = CFM(TINY_DIT, TINY_WN, style_dim=6)
+    model = CFM(DiT(TINY_DIT, TINY_WN, style_dim=6))
     state: dict[str, np.ndarray] = {}
     for key, value in tree_flatten(model.parameters()):
         shape = value.shape
@@ -113,7 +114,7 @@ def test_weight_norm_folded_with_bias_and_conv_layout():
 
 def test_loads_strictly_into_the_model():
     out = sanitize(official_state())
-    model = CFM(TINY_DIT, TINY_WN, style_dim=6)
+    model = CFM(DiT(TINY_DIT, TINY_WN, style_dim=6))
     model.load_weights([(k, mx.array(v)) for k, v in out.items()], strict=True)
     state = official_state()
     assert set(state) - set(expected_keys(DEPTH, LAYERS)) == set(ignored_keys(DEPTH)) | {

@@ -14,6 +14,7 @@ import pytest
 from mlx.utils import tree_flatten
 
 from mlx_indextts_models.s2mel.cfm import CFM, linspace
+from mlx_indextts_models.s2mel.dit import DiT
 from mlx_indextts_models.testing import tiny_dit_args, tiny_wavenet_args
 
 TINY_DIT = tiny_dit_args()
@@ -21,7 +22,7 @@ TINY_WN = tiny_wavenet_args()
 
 
 def tiny_cfm(seed: int = 0) -> CFM:
-    model = CFM(TINY_DIT, TINY_WN, style_dim=6)
+    model = CFM(DiT(TINY_DIT, TINY_WN, style_dim=6))
     rng = np.random.default_rng(seed)
     model.load_weights(
         [
@@ -70,7 +71,7 @@ def test_linspace_is_torchs_float32_formula():
 
 @pytest.mark.parametrize("rate", [0.7, 0.0])
 def test_euler_cfg_and_prompt_handling(rate):
-    model = CFM(TINY_DIT, TINY_WN, style_dim=6)
+    model = CFM(DiT(TINY_DIT, TINY_WN, style_dim=6))
     stub = StubEstimator()
     model.estimator = stub
     rng = np.random.default_rng(0)

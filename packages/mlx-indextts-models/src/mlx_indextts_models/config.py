@@ -57,6 +57,17 @@ def from_dict(cls: type[T], record: Mapping[str, object]) -> T:
         raise ConfigError(f"{cls.__name__}: {exc}") from exc
 
 
+def unsupported_settings(args: object, supported: Mapping[str, object]) -> dict[str, object]:
+    """The fields of ``args`` named in ``supported`` whose values differ from the one
+    supported value there (name → value found): what a port that implements only
+    IndexTTS-2's variant refuses."""
+    return {
+        name: getattr(args, name)
+        for name, value in supported.items()
+        if getattr(args, name) != value
+    }
+
+
 def own_fields(cls: type, mapping: Mapping[str, object]) -> dict[str, object]:
     """The entries of ``mapping`` that are init fields of the dataclass ``cls``: for a
     section of an upstream config that mixes several classes' settings (``cfg.gpt``). A

@@ -28,8 +28,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
-from mlx_indextts_models.s2mel.dit import DiT, DiTArgs
-from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
+from mlx_indextts_models.s2mel.dit import DiT
 
 #: Euler steps of the sampler by default (``infer_v2``'s ``diffusion_steps``).
 CFM_STEPS = 25
@@ -74,15 +73,10 @@ def linspace(start: float, end: float, steps: int) -> np.ndarray:
 class CFM(nn.Module):
     """Euler flow-matching sampler around the DiT ``estimator``."""
 
-    def __init__(
-        self,
-        args: DiTArgs | None = None,
-        wavenet: WaveNetArgs | None = None,
-        style_dim: int = 192,
-    ) -> None:
-        """The arguments are the estimator's (:class:`~mlx_indextts_models.s2mel.dit.DiT`)."""
+    def __init__(self, estimator: DiT | None = None) -> None:
+        """``estimator``: the velocity field (default IndexTTS-2's :class:`DiT`)."""
         super().__init__()
-        self.estimator = DiT(args, wavenet, style_dim)
+        self.estimator = estimator or DiT()
         if self.estimator.args.zero_prompt_speech_token:
             raise ValueError("zero_prompt_speech_token is not supported (false in IndexTTS-2)")
         self.in_channels = self.estimator.args.in_channels

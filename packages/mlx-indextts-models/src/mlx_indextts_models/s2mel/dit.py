@@ -38,12 +38,24 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from mlx_indextts_models.config import unsupported_settings
 from mlx_indextts_models.cpu_ops import attention, silu
 from mlx_indextts_models.layers import length_mask
 from mlx_indextts_models.s2mel.wavenet import WN, WaveNetArgs
 
 #: ``DiT.input_pos`` / ``ModelArgs.block_size``: the rotary table's length (max frames).
 MAX_FRAMES = 16384
+
+
+#: The only values of these :class:`DiTArgs` flags that are ported (IndexTTS-2's).
+_SUPPORTED: dict[str, object] = {
+    "time_as_token": False,
+    "style_as_token": False,
+    "is_causal": False,
+    "final_layer_type": "wavenet",
+    "f0_condition": False,
+    "add_resblock_in_transformer": False,
+}
 
 
 @dataclass
@@ -271,18 +283,7 @@ class DiT(nn.Module):
         super().__init__()
         args = args or DiTArgs()
         wavenet = wavenet or WaveNetArgs()
-        unsupported = {
-            name: getattr(args, name)
-            for name, value in (
-                ("time_as_token", False),
-                ("style_as_token", False),
-                ("is_causal", False),
-                ("final_layer_type", "wavenet"),
-                ("f0_condition", False),
-                ("add_resblock_in_transformer", False),
-            )
-            if getattr(args, name) != value
-        }
+        unsupported = unsupported_settings(args, _SUPPORTED)
         if wavenet.hidden_dim != args.hidden_dim:  # FinalLayer modulates with t1 (DiT width)
             unsupported["wavenet.hidden_dim"] = wavenet.hidden_dim
         if args.style_condition != wavenet.style_condition:

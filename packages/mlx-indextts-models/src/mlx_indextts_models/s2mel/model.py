@@ -21,7 +21,7 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from mlx_indextts_models.s2mel.cfm import CFM
-from mlx_indextts_models.s2mel.dit import DiTArgs
+from mlx_indextts_models.s2mel.dit import DiT, DiTArgs
 from mlx_indextts_models.s2mel.regulator import InterpolateRegulator, RegulatorArgs
 from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
 
@@ -60,6 +60,6 @@ class S2Mel(nn.Module):
     def __init__(self, args: S2MelArgs | None = None) -> None:
         super().__init__()
         self.args = args = args or S2MelArgs()
-        self.cfm = CFM(args.dit, args.wavenet)
+        self.cfm = CFM(DiT(args.dit, args.wavenet))
         self.length_regulator = InterpolateRegulator(args.regulator)
         self.gpt_layer = GPTLayer(args.gpt_layer)

@@ -32,6 +32,7 @@ import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
+from mlx_indextts_models.config import unsupported_settings
 from mlx_indextts_models.layers import length_mask
 
 #: Mel frames per semantic code used by ``infer_v2`` (22050 / 256 mel fps ÷ 50 code fps).
@@ -150,16 +151,15 @@ class InterpolateRegulator(nn.Module):
     def __init__(self, args: RegulatorArgs | None = None) -> None:
         super().__init__()
         args = args or RegulatorArgs()
-        unsupported = {
-            name: getattr(args, name)
-            for name, value in (
-                ("is_discrete", False),
-                ("vector_quantize", False),
-                ("n_codebooks", 1),
-                ("f0_condition", False),
-            )
-            if getattr(args, name) != value
-        }
+        unsupported = unsupported_settings(
+            args,
+            {
+                "is_discrete": False,
+                "vector_quantize": False,
+                "n_codebooks": 1,
+                "f0_condition": False,
+            },
+        )
         if unsupported:
             raise ValueError(f"unsupported length regulator settings: {unsupported}")
         if not args.sampling_ratios:
