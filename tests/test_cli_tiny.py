@@ -251,11 +251,11 @@ def test_a_chapter_is_checked_before_the_weights(setup, tmp_path):
 def test_emo_alpha_outside_its_documented_range_is_refused(setup, tmp_path):
     _, weights, voices = setup
     help_text = _run(["--help"]).stdout
-    assert "--emo-alpha FLOAT RANGE" in help_text and "0<=x<=1" in help_text
+    assert "--emo-alpha FLOAT RANGE" in help_text and "0.0<=x<=1.0" in help_text
     done = _run(["Hi.", "--voice", voices / "alice.wav", "--emo-audio-prompt",
                  voices / "bob.wav", "--emo-alpha", "-1", "--out", tmp_path / "a.wav",
                  "--weights-dir", weights])  # fmt: skip
-    assert done.returncode == 2 and "-1" in done.stderr and "0<=x<=1" in done.stderr
+    assert done.returncode == 2 and "-1" in done.stderr and "0.0<=x<=1.0" in done.stderr
     assert not (tmp_path / "a.wav").exists()
 
 

@@ -25,15 +25,14 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
 
+from indextts_cli.options import PATH, options_from, synthesis_options
 from indextts_cli.player import NoPlayerError, find_player, play
-from indextts_mlx.emotion_args import EMO_ALPHA_RANGE, EMOTION_SCALE_RANGE
 from indextts_mlx.errors import IndexTTSError
 from indextts_mlx.output import FORMATS, audio_format_for, write_audio
-from indextts_mlx.settings import DEFAULTS, OPTION_NAMES, SynthesisOptions
 from indextts_weights import WeightsConfig, WeightsError
 from indextts_weights.cli_boundary import error_boundary
 
@@ -42,15 +41,6 @@ if __doc__ is None:  # pragma: no cover  (python -OO strips docstrings)
 EXAMPLES = __doc__.split("Examples::", 1)[1].lstrip("\n").split("\n\n", 1)[0]
 #: What a user can get wrong (one line, exit 2); anything else is reported as a bug.
 EXPECTED_ERRORS = (IndexTTSError, WeightsError, OSError, NoPlayerError)
-
-
-def _path(**kwargs: Any) -> click.Path:
-    return click.Path(path_type=Path, **kwargs)
-
-
-def _default(name: str, **kwargs: Any) -> dict[str, Any]:
-    """A click option's default (shown in --help) from the library's one source."""
-    return {"default": DEFAULTS[name], "show_default": True, **kwargs}
 
 
 @dataclass(frozen=True)
@@ -103,102 +93,30 @@ def _read_text(text: str | None, text_file: Path | None) -> str | None:
     epilog="\b\nExamples:\n" + EXAMPLES,
 )
 @click.argument("text", required=False)
-@click.option("--text-file", type=_path(), help="Read the text from a file ('-': stdin).")
-@click.option("--spk-audio-prompt", type=_path(), help="Speaker prompt audio (first 15 s used).")
-@click.option("--reference-audio", type=_path(), help="Old name of --spk-audio-prompt.")
-@click.option("--voice", help="Voice name in --voices-dir, or an audio file path.")
-@click.option("--voices-dir", type=_path(), help="Folder of voice .wav files (name = file stem).")
+@click.option("--text-file", type=PATH, help="Read the text from a file ('-': stdin).")
 @click.option("--list-voices", is_flag=True, help="List the voices in --voices-dir and exit.")
-@click.option("--emo-audio-prompt", type=_path(), help="Emotion reference audio.")
-@click.option(
-    "--emo-alpha",
-    type=click.FloatRange(*EMO_ALPHA_RANGE),
-    **_default("emo_alpha"),
-    help="Emotion strength: blend towards the emotion audio, or scale --emo-vector.",
-)
-@click.option(
-    "--emo-vector",
-    help="8 weights: happy,angry,sad,afraid,disgusted,melancholic,"
-    "surprised,calm (needs the emotion matrices).",
-)
-@click.option("--emo-text", help="Describe the emotion in words (not available yet).")
-@click.option(
-    "--use-emo-text/--no-use-emo-text",
-    default=None,
-    help="Derive the emotion from text (default: when --emo-text is given).",
-)
-@click.option(
-    "--emotion",
-    type=click.FloatRange(*EMOTION_SCALE_RANGE),
-    **_default("emotion"),
-    help="Scale of the emotion in the conditioning (0 = none, 2 = double).",
-)
-@click.option(
-    "--seed", type=click.IntRange(min=0), **_default("seed"), help="Seed of every random draw."
-)
-@click.option(
-    "--use-random/--no-use-random",
-    **_default("use_random"),
-    help="Draw a fresh seed each run (non-deterministic).",
-)
-@click.option(
-    "--max-codes",
-    type=click.IntRange(min=1),
-    **_default("max_codes"),
-    help="GPT code limit per segment (~50 codes per second of speech).",
-)
-@click.option(
-    "--temperature", type=click.FloatRange(min=0, min_open=True), **_default("temperature")
-)
-@click.option("--top-k", type=click.IntRange(min=0), **_default("top_k"))
-@click.option("--top-p", type=click.FloatRange(0, 1), **_default("top_p"))
-@click.option(
-    "--repetition-penalty",
-    type=click.FloatRange(min=0, min_open=True),
-    **_default("repetition_penalty"),
-)
-@click.option("--num-beams", type=click.IntRange(min=1), **_default("num_beams"))
-@click.option("--greedy", is_flag=True, help="Greedy decoding instead of sampling.")
-@click.option(
-    "--cfm-steps",
-    type=click.IntRange(min=1),
-    **_default("cfm_steps"),
-    help="Flow-matching steps (fewer: faster, rougher).",
-)
-@click.option("--cfg-rate", type=click.FloatRange(min=0), **_default("cfg_rate"))
-@click.option(
-    "--max-text-tokens-per-segment",
-    type=click.IntRange(min=1),
-    **_default("max_text_tokens_per_segment"),
-    help="Split the text into GPT segments of at most this many BPE tokens.",
-)
-@click.option(
-    "--interval-silence-ms",
-    type=click.IntRange(min=0),
-    **_default("interval_silence_ms"),
-    help="Silence between the segments of one text (ms).",
-)
+@synthesis_options
 @click.option(
     "--weights-dir",
-    type=_path(),
+    type=PATH,
     envvar="INDEXTTS_MLX_WEIGHTS_DIR",
     help="Converted weights folder [env INDEXTTS_MLX_WEIGHTS_DIR].",
 )
 @click.option(
     "--bpe-model",
-    type=_path(),
+    type=PATH,
     envvar="INDEXTTS_MLX_BPE_MODEL",
     help="bpe.model (default: in the weights folder) [env INDEXTTS_MLX_BPE_MODEL].",
 )
 @click.option(
     "--cache-dir",
-    type=_path(),
+    type=PATH,
     help="Cache for prompts and chapter segments "
     "(default for chapters: ~/.cache/indextts-mlx/segments).",
 )
 @click.option(
     "--out",
-    type=_path(),
+    type=PATH,
     help="Output file; the extension picks the format "
     "(wav, flac, ogg, mp3 where libsndfile supports it).",
 )
@@ -214,7 +132,7 @@ def _read_text(text: str | None, text_file: Path | None) -> str | None:
     help="Resample the output to this rate (the model renders 22,050 Hz).",
 )
 @click.option("--play", is_flag=True, help="Play the result through an audio player.")
-@click.option("--segments-jsonl", type=_path(), help="Render a chapter: one JSON segment per line.")
+@click.option("--segments-jsonl", type=PATH, help="Render a chapter: one JSON segment per line.")
 @click.option("--continue-on-error", is_flag=True, help="Chapter: render what can be rendered.")
 @click.option("--dry-run", is_flag=True, help="Chapter: print the plan, render nothing.")
 @click.option(
@@ -231,13 +149,6 @@ def main(**params: Any) -> None:
     """
     with error_boundary("indextts-tts", debug=params.pop("debug"), expected=EXPECTED_ERRORS):
         _run(params)
-
-
-def _options(params: dict[str, Any]) -> SynthesisOptions:
-    """The library's flat options from the command line (same names; ``--greedy``)."""
-    options: dict[str, Any] = {k: params[k] for k in OPTION_NAMES if k in params}
-    options["do_sample"] = not params["greedy"]
-    return cast(SynthesisOptions, options)  # the keys are SynthesisOptions' own
 
 
 def _run(params: dict[str, Any]) -> None:
@@ -276,7 +187,9 @@ def _speak(
     from indextts_mlx.pipeline import prepare_request
     from indextts_mlx.settings import SynthesisRequest
 
-    request = SynthesisRequest.from_options(text, params["spk_audio_prompt"], **_options(params))
+    request = SynthesisRequest.from_options(
+        text, params["spk_audio_prompt"], **options_from(params)
+    )
     output.check()
     prepared = prepare_request(request)  # text, voice, emotion: before any model loads
     cache = params["cache_dir"] / "conditioning" if params["cache_dir"] else None
@@ -348,7 +261,7 @@ def _chapter(
         spk_audio_prompt=params["spk_audio_prompt"],
         sample_rate=output.sample_rate,
         audio_format=output.audio_format,
-        **_options(params),
+        **options_from(params),
     )  # every line checked, no model loaded
     if params["dry_run"]:
         _print_plan(plan)

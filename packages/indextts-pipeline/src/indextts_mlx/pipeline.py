@@ -65,7 +65,7 @@ from mlx_indextts_models.s2mel.regulator import target_lengths
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from indextts_mlx.settings import SynthesisOptions
+    from indextts_mlx.settings import RenderOptions, SynthesisOptions
     from indextts_mlx.text import TextFrontEnd
 
 PathLike = str | Path
@@ -449,13 +449,7 @@ class IndexTTS2:
         return result
 
     def synthesize(
-        self,
-        text: str,
-        spk_audio_prompt: PathLike | None = None,
-        *,
-        output_path: PathLike | None = None,
-        audio_format: str | None = None,
-        **options: Unpack[SynthesisOptions],
+        self, text: str, spk_audio_prompt: PathLike | None = None, **kwargs: Unpack[RenderOptions]
     ) -> np.ndarray:
         """Speech for ``text`` in the voice of a prompt.
 
@@ -464,22 +458,20 @@ class IndexTTS2:
             spk_audio_prompt: the speaker's voice (any format soundfile/librosa reads; the
                 first 15 s are used). ``reference_audio=`` is an alias; or ``voice=`` (a
                 name in ``voices_dir``, or a file path without ``voices_dir``).
-            output_path, audio_format: also write the audio there.
-            **options: :class:`~indextts_mlx.settings.SynthesisOptions`: emotion
+            **kwargs: :class:`~indextts_mlx.settings.RenderOptions`: emotion
                 (``emo_audio_prompt``, ``emo_alpha``, ``emo_vector`` (8 weights: happy,
                 angry, sad, afraid, disgusted, melancholic, surprised, calm), ``emotion``
                 scale 0-2), determinism (``seed``, ``use_random``), ``max_codes``,
                 sampling (``temperature``, ``top_k``, ``top_p``, ``repetition_penalty``,
-                ``num_beams``, ``do_sample``), ``cfm_steps``, ``cfg_rate``; defaults in
-                :data:`~indextts_mlx.settings.DEFAULTS`.
+                ``num_beams``, ``do_sample``), ``cfm_steps``, ``cfg_rate``
+                (defaults: :data:`~indextts_mlx.settings.DEFAULTS`); ``output_path`` /
+                ``audio_format`` to also write the audio.
 
         Returns:
             ``numpy.ndarray`` of dtype float32, shape ``(N,)``: mono audio at 22,050 Hz in
             ``[-1, 1]``.
         """
-        return self.render(
-            text, spk_audio_prompt, output_path=output_path, audio_format=audio_format, **options
-        ).audio
+        return self.render(text, spk_audio_prompt, **kwargs).audio
 
 
 def prepare_request(request: SynthesisRequest) -> PreparedRequest:
@@ -533,7 +525,7 @@ def synthesize(
     spk_audio_prompt: PathLike | None = None,
     *,
     weights: WeightsConfig | PathLike | None = None,
-    **options: Unpack[SynthesisOptions],
+    **kwargs: Unpack[RenderOptions],
 ) -> np.ndarray:
     """One-call synthesis: :meth:`IndexTTS2.synthesize` on a pipeline kept per weights
     folder for the life of the process (models load once).
@@ -545,4 +537,4 @@ def synthesize(
     key = repr(config)
     if key not in _DEFAULT_PIPELINES:
         _DEFAULT_PIPELINES[key] = IndexTTS2(config)
-    return _DEFAULT_PIPELINES[key].synthesize(text, spk_audio_prompt, **options)
+    return _DEFAULT_PIPELINES[key].synthesize(text, spk_audio_prompt, **kwargs)

@@ -21,9 +21,10 @@ Every default lives once, on its dataclass; :data:`DEFAULTS` reads them back by 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from os import PathLike
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from indextts_mlx.emotion_args import EmotionRequest, EmoVectorLike
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULTS",
     "OPTION_NAMES",
+    "RenderOptions",
     "SynthesisOptions",
     "SynthesisRequest",
 ]
@@ -73,6 +75,16 @@ class SynthesisOptions(TypedDict, total=False):
     cfg_rate: float
     max_text_tokens_per_segment: int
     interval_silence_ms: int
+
+
+class RenderOptions(SynthesisOptions, total=False):
+    """:class:`SynthesisOptions` plus what :meth:`IndexTTS2.render` does around the
+    synthesis: write ``output_path`` (format from its extension, or ``audio_format``) and
+    call ``on_code(segment_index, codes_so_far)`` after each GPT step."""
+
+    output_path: str | Path | None
+    audio_format: str | None
+    on_code: Callable[[int, int], None] | None
 
 
 #: Flat names whose field in their settings type is called differently.
