@@ -155,7 +155,7 @@ def test_disk_cache_serves_a_new_instance(tiny, monkeypatch):
         raise WeightsError("the encoders must not load: the disk cache has this prompt")
 
     for name in ("w2vbert", "campplus", "semantic_stats"):
-        monkeypatch.setattr(models, f"load_{name}", fail)
+        monkeypatch.setattr(getattr(models.ModelSet, name), "loader", fail)
     second = IndexTTS2(weights, progress=False, cache_dir=cache)
     again = render(second, voice, seed=7)
     np.testing.assert_array_equal(first.audio, again.audio)

@@ -13,113 +13,80 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Generic, TypeVar, cast, overload
 
 import mlx.core as mx
 
 from indextts_mlx.errors import translate_errors
-from indextts_weights import (
-    WeightsConfig,
-    load_bigvgan,
-    load_campplus,
-    load_emotion_matrices,
-    load_gpt,
-    load_s2mel,
-    load_semantic_codec,
-    load_semantic_stats,
-    load_w2vbert,
-)
-from mlx_indextts_models import BigVGAN, CAMPPlus, RepCodec, UnifiedVoice, W2VBertModel
-from mlx_indextts_models.s2mel.model import S2Mel
+from indextts_weights import WeightsConfig, load
 
 T = TypeVar("T")
 Progress = Callable[[str, float], None]
-#: ``(mean, std)``, each ``(1024,)``: the normalization of W2V-BERT ``hidden_states[17]``.
-SemanticStats = tuple[mx.array, mx.array]
-#: ``(emotion_groups, speaker_groups)``: 8 arrays each, ``(n_i, 1280)`` and ``(n_i, 192)``.
-EmotionMatrices = tuple[list[mx.array], list[mx.array]]
 
-#: Every model, in the order :meth:`ModelSet.load_all` loads them.
-MODELS = (
-    "w2vbert",
-    "semantic_stats",
-    "semantic_codec",
-    "campplus",
-    "gpt",
-    "s2mel",
-    "bigvgan",
-    "emotion_matrices",
-)
-#: The models that only turn a new prompt into conditioning (released by ``release_encoders``).
-ENCODERS = ("w2vbert", "semantic_stats", "campplus")
+
+class _Model(Generic[T]):
+    """A model of the set: ``loader(*paths of files)``, run on first access and kept."""
+
+    def __init__(self, loader: Callable[..., T], *files: str) -> None:
+        self.loader = loader
+        self.files = files
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, models: None, owner: type) -> _Model[T]: ...
+    @overload
+    def __get__(self, models: ModelSet, owner: type) -> T: ...
+    def __get__(self, models: ModelSet | None, owner: type) -> _Model[T] | T:
+        if models is None:
+            return self
+        return models._load(self)
 
 
 class ModelSet:
     """Lazily loaded models of one :class:`~indextts_weights.WeightsConfig`.
 
-    Each property loads its model on first use and keeps it.
+    Each attribute loads its model on first use and keeps it.
     """
+
+    #: W2V-BERT 2.0 (``w2vbert.npz``): SeamlessM4T fbank → ``hidden_states``.
+    w2vbert = _Model(load.load_w2vbert, "w2vbert")
+    #: ``(mean, std)``, each ``(1024,)``, of W2V-BERT ``hidden_states[17]``.
+    semantic_stats = _Model(load.load_semantic_stats, "semantic_stats")
+    #: MaskGCT's semantic codec (``semantic_codec.npz``): features → codes, ``vq2emb``.
+    semantic_codec = _Model(load.load_semantic_codec, "semantic_codec")
+    #: CAMPPlus (``campplus.npz``): 80-bin kaldi fbank → ``(B, 192)`` speaker style.
+    campplus = _Model(load.load_campplus, "campplus")
+    #: The GPT (``gpt.npz``): conditioning, emotion vectors, code generation, latents.
+    gpt = _Model(load.load_gpt, "gpt")
+    #: S2Mel (``s2mel_pytorch.npz``): ``gpt_layer``, length regulator, DiT + CFM.
+    s2mel = _Model(load.load_s2mel, "s2mel")
+    #: BigVGAN v2 (``bigvgan.npz``): mel ``(B, T, 80)`` → 22,050 Hz waveform.
+    bigvgan = _Model(load.load_bigvgan, "bigvgan")
+    #: The 8 emotion groups of ``emotion_matrix.npz`` ``(n_i, 1280)`` and
+    #: ``speaker_matrix.npz`` ``(n_i, 192)``.
+    emotion_matrices = _Model(load.load_emotion_matrices, "emotion_matrix", "speaker_matrix")
 
     def __init__(self, weights: WeightsConfig, on_load: Progress | None = None) -> None:
         self.weights = weights
         self.on_load = on_load
         self._loaded: dict[str, object] = {}
 
-    @property
-    def w2vbert(self) -> W2VBertModel:
-        """W2V-BERT 2.0 (``w2vbert.npz``): SeamlessM4T fbank → ``hidden_states``."""
-        return self._load("w2vbert", load_w2vbert, "w2vbert")
-
-    @property
-    def semantic_stats(self) -> SemanticStats:
-        """``(mean, std)`` of W2V-BERT ``hidden_states[17]`` (``semantic_stats.npz``)."""
-        return self._load("semantic_stats", load_semantic_stats, "semantic_stats")
-
-    @property
-    def semantic_codec(self) -> RepCodec:
-        """MaskGCT's semantic codec (``semantic_codec.npz``): features → codes, ``vq2emb``."""
-        return self._load("semantic_codec", load_semantic_codec, "semantic_codec")
-
-    @property
-    def campplus(self) -> CAMPPlus:
-        """CAMPPlus (``campplus.npz``): 80-bin kaldi fbank → ``(B, 192)`` speaker style."""
-        return self._load("campplus", load_campplus, "campplus")
-
-    @property
-    def gpt(self) -> UnifiedVoice:
-        """The GPT (``gpt.npz``): conditioning, emotion vectors, code generation, latents."""
-        return self._load("gpt", load_gpt, "gpt")
-
-    @property
-    def s2mel(self) -> S2Mel:
-        """S2Mel (``s2mel_pytorch.npz``): ``gpt_layer``, length regulator, DiT + CFM."""
-        return self._load("s2mel", load_s2mel, "s2mel")
-
-    @property
-    def bigvgan(self) -> BigVGAN:
-        """BigVGAN v2 (``bigvgan.npz``): mel ``(B, T, 80)`` → 22,050 Hz waveform."""
-        return self._load("bigvgan", load_bigvgan, "bigvgan")
-
-    @property
-    def emotion_matrices(self) -> EmotionMatrices:
-        """The 8 emotion groups of ``emotion_matrix.npz`` and ``speaker_matrix.npz``."""
-        return self._load(
-            "emotion_matrices", load_emotion_matrices, "emotion_matrix", "speaker_matrix"
-        )
-
-    def _load(self, name: str, loader: Callable[..., T], *files: str) -> T:
-        if name in self._loaded:
-            return cast(T, self._loaded[name])
-        paths: list[Path] = [self.weights.path(f) for f in files]
+    def _load(self, model: _Model[T]) -> T:
+        if model.name in self._loaded:
+            return cast(T, self._loaded[model.name])
+        paths: list[Path] = [self.weights.path(f) for f in model.files]
         start = time.perf_counter()
         with translate_errors(f"loading {', '.join(p.name for p in paths)}", loading=True):
-            model = loader(*paths)
-            if isinstance(model, mx.array | tuple | list):
-                mx.eval(model)  # modules arrive evaluated; tables are made so here
-        self._loaded[name] = model
+            loaded = model.loader(*paths)
+            if isinstance(loaded, mx.array | tuple | list):
+                mx.eval(loaded)  # modules arrive evaluated; tables are made so here
+        self._loaded[model.name] = loaded
         if self.on_load is not None:
-            self.on_load(name, time.perf_counter() - start)
-        return model
+            self.on_load(model.name, time.perf_counter() - start)
+        return loaded
 
     def is_loaded(self, name: str) -> bool:
         """Whether ``name`` (one of :data:`MODELS`) is in memory now."""
@@ -137,3 +104,9 @@ class ModelSet:
         for name in ENCODERS:
             self._loaded.pop(name, None)
         mx.clear_cache()
+
+
+#: Every model, in the order :meth:`ModelSet.load_all` loads them.
+MODELS = tuple(name for name, value in vars(ModelSet).items() if isinstance(value, _Model))
+#: The models that only turn a new prompt into conditioning (released by ``release_encoders``).
+ENCODERS = ("w2vbert", "semantic_stats", "campplus")
