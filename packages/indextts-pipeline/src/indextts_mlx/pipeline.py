@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import mlx.core as mx
 import numpy as np
@@ -69,6 +69,8 @@ if TYPE_CHECKING:
     from indextts_mlx.text import TextFrontEnd
 
 PathLike = str | Path
+#: A prompt's conditioning (speaker or emotion), as the cache stores it.
+P = TypeVar("P", SpeakerConditioning, EmotionConditioning)
 #: ``on_code(segment_index, codes_so_far)``, called after each GPT step.
 OnCode = Callable[[int, int], None]
 
@@ -204,31 +206,40 @@ class IndexTTS2:
         Raises:
             AudioInputError: the file is unreadable, silent or too short.
         """
-        digest = file_digest(audio_path)
-        cached = self.cache.get("speaker", digest)
-        if cached is not None:
-            return SpeakerConditioning.from_numpy(cached)
-        audio = load_speaker_audio(audio_path)
-        with translate_errors("speaker prompt"):
-            conditioning = speaker_conditioning(self.models, audio.audio_22k, audio.audio_16k)
-        self.cache.put("speaker", digest, conditioning.to_numpy())
-        if self.low_memory:
-            self.models.release_encoders()
-        return conditioning
+
+        def encode() -> SpeakerConditioning:
+            audio = load_speaker_audio(audio_path)
+            return speaker_conditioning(self.models, audio.audio_22k, audio.audio_16k)
+
+        return self._encoded("speaker", audio_path, SpeakerConditioning.from_numpy, encode)
 
     def encode_emotion(self, audio_path: PathLike) -> EmotionConditioning:
         """An emotion prompt (loaded at 16 kHz, first 15 s), encoded, or from the cache."""
+
+        def encode() -> EmotionConditioning:
+            return emotion_conditioning(self.models, load_emotion_audio(audio_path))
+
+        return self._encoded("emotion", audio_path, EmotionConditioning.from_numpy, encode)
+
+    def _encoded(
+        self,
+        kind: str,
+        audio_path: PathLike,
+        decode: Callable[[dict[str, np.ndarray]], P],
+        encode: Callable[[], P],
+    ) -> P:
+        """A prompt's conditioning from the cache (by file content), else encoded and
+        cached (the encoders released afterwards with ``low_memory``)."""
         digest = file_digest(audio_path)
-        cached = self.cache.get("emotion", digest)
+        cached = self.cache.get(kind, digest)
         if cached is not None:
-            return EmotionConditioning.from_numpy(cached)
-        audio = load_emotion_audio(audio_path)
-        with translate_errors("emotion prompt"):
-            emotion = emotion_conditioning(self.models, audio)
-        self.cache.put("emotion", digest, emotion.to_numpy())
+            return decode(cached)
+        with translate_errors(f"{kind} prompt"):
+            conditioning = encode()
+        self.cache.put(kind, digest, conditioning.to_numpy())
         if self.low_memory:
             self.models.release_encoders()
-        return emotion
+        return conditioning
 
     def emotion_vector(
         self,
