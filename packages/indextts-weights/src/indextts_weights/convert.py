@@ -264,20 +264,8 @@ def convert(
             missing, or a source does not fit its model.
     """
     src_dir, out_dir = Path(src_dir), Path(out_dir)
-    if not src_dir.is_dir():
-        raise WeightsError(f"source folder not found: {src_dir}")
-    names = tuple(only) if only else tuple(CONVERTERS)
-    unknown = [n for n in names if n not in CONVERTERS]
-    if unknown:
-        raise WeightsError(f"no converter for {unknown}; known: {sorted(CONVERTERS)}")
-    sources = {n: find_source(src_dir, CONVERTERS[n].patterns, n) for n in names}
-    absent = [n for n, p in sources.items() if p is None]
-    if only and absent:
-        details = "; ".join(f"{n} ({CONVERTERS[n].origin})" for n in absent)
-        raise WeightsError(f"not found under {src_dir}: {details}")
-    found = {n: p for n, p in sources.items() if p is not None}
+    found, bpe = _find_sources(src_dir, only)
     planned = {n: out_dir / CONVERTERS[n].output for n in found}
-    bpe = None if only else find_source(src_dir, BPE_PATTERNS, "bpe.model")
     targets = [*planned.values(), *([out_dir / BPE_NAME] if bpe is not None else [])]
     existing = [p.name for p in targets if p.exists()]
     if existing and not force:
@@ -315,6 +303,26 @@ def convert(
         if progress:
             progress(f"{path.name}: sizes and SHA-256 in {time.perf_counter() - start:.2f} s")
     return written
+
+
+def _find_sources(
+    src_dir: Path, only: tuple[str, ...] | None
+) -> tuple[dict[str, Path], Path | None]:
+    """The official file of each converter found under ``src_dir`` (with ``only``: just
+    those, each required), and ``bpe.model`` (None with ``only`` or when absent)."""
+    if not src_dir.is_dir():
+        raise WeightsError(f"source folder not found: {src_dir}")
+    names = tuple(only) if only else tuple(CONVERTERS)
+    unknown = [n for n in names if n not in CONVERTERS]
+    if unknown:
+        raise WeightsError(f"no converter for {unknown}; known: {sorted(CONVERTERS)}")
+    sources = {n: find_source(src_dir, CONVERTERS[n].patterns, n) for n in names}
+    absent = [n for n, p in sources.items() if p is None]
+    if only and absent:
+        details = "; ".join(f"{n} ({CONVERTERS[n].origin})" for n in absent)
+        raise WeightsError(f"not found under {src_dir}: {details}")
+    bpe = None if only else find_source(src_dir, BPE_PATTERNS, "bpe.model")
+    return {n: p for n, p in sources.items() if p is not None}, bpe
 
 
 def _copy_atomic(source: Path, target: Path) -> Path:
