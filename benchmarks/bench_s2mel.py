@@ -45,14 +45,13 @@ import torch
 from indextts_weights import load_s2mel
 from mlx_audio_features import blas_status
 from mlx_indextts_models.cpu_ops import attention
-from mlx_indextts_models.s2mel.cfm import CFM
+from mlx_indextts_models.s2mel.cfm import CFG_RATE, CFM
 from mlx_indextts_models.s2mel.dit import DiT
 from parity.checkpoints import s2mel_checkpoint
 from parity.converted import converted_weights
 from parity.test_s2mel_cfm_parity import reference_cfm
 
 SECONDS_PER_FRAME = 256 / 22050
-CFG_RATE = 0.7
 
 
 def dit_flops(model: DiT, batch: int, frames: int) -> dict[str, float]:
