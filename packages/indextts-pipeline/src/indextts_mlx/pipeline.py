@@ -81,7 +81,7 @@ def _stderr_progress(name: str, seconds: float) -> None:
 
 @contextmanager
 def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
-    """Add the block's wall time to ``timings[stage]`` (seconds; summed over segments)."""
+    """Add the block's wall time to ``timings[stage]`` (seconds)."""
     start = time.perf_counter()
     try:
         yield
@@ -375,15 +375,12 @@ class IndexTTS2:
         draws: Draws,
         *,
         index: int = 0,
-        timings: dict[str, float] | None = None,
         on_code: OnCode | None = None,
     ) -> tuple[np.ndarray, SegmentResult]:
-        """One segment's audio: codes → ``S_infer`` → mel → waveform (float32, 22,050 Hz).
-
-        ``index`` numbers the segment in warnings and ``on_code`` calls; ``timings`` gets
-        the seconds of the ``gpt``, ``latent``, ``s2mel`` and ``bigvgan`` stages added.
-        """
-        timings = {} if timings is None else timings
+        """One segment's audio: codes → ``S_infer`` → mel → waveform (float32, 22,050 Hz),
+        and its result (codes, the seconds of its ``gpt``, ``latent``, ``s2mel`` and
+        ``bigvgan`` stages). ``index`` numbers the segment in warnings and ``on_code``."""
+        timings: dict[str, float] = {}
         noise_seed = draws.noise_seed()  # drawn even when unused: later draws stay put
         progress = (lambda n: on_code(index, n)) if on_code is not None else None
         with timed(timings, "gpt"):
@@ -394,7 +391,8 @@ class IndexTTS2:
         _warn_if_cut(generated, index, len(text_ids), request.generation.max_new_tokens)
         if not generated.codes:
             warnings.warn(f"segment {index + 1}: the GPT stopped at once; no audio", stacklevel=2)
-            return np.zeros(0, np.float32), SegmentResult(text_ids, [], generated.stopped, 0)
+            empty = SegmentResult(text_ids, [], generated.stopped, 0, timings)
+            return np.zeros(0, np.float32), empty
         with timed(timings, "latent"):
             latent = self.codes_to_latent(conditioning.prefix, text_ids, generated.codes)
         with timed(timings, "s2mel"):
@@ -402,7 +400,7 @@ class IndexTTS2:
         with timed(timings, "bigvgan"):
             wave = self.vocode(mel)
         codes = list(generated.codes)
-        return wave, SegmentResult(text_ids, codes, generated.stopped, wave.shape[0])
+        return wave, SegmentResult(text_ids, codes, generated.stopped, wave.shape[0], timings)
 
     # -- the whole synthesis --------------------------------------------------------------
 
@@ -428,10 +426,12 @@ class IndexTTS2:
             for index, ids in enumerate(segments):  # 5.
                 wave, result = self.render_segment(
                     ids, conditioning, request, draws,
-                    index=index, timings=timings, on_code=on_code,
+                    index=index, on_code=on_code,
                 )  # fmt: skip
                 waves.append(wave)
                 results.append(result)
+                for stage, seconds in result.timings.items():
+                    timings[stage] = timings.get(stage, 0.0) + seconds
             audio = join_segments(waves, request.interval_silence_ms)  # 6.
         return SynthesisResult(audio, SAMPLE_RATE, results, timings, prepared.seed)
 

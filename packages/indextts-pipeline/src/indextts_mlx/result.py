@@ -15,12 +15,14 @@ SEGMENT_SILENCE_MS = 200
 @dataclass
 class SegmentResult:
     """One text segment: its BPE ids, the mel codes the GPT chose (stop code excluded),
-    whether decoding ended on the stop code, and its audio sample count."""
+    whether decoding ended on the stop code, its audio sample count, and the seconds of
+    its stages (``gpt``, ``latent``, ``s2mel``, ``bigvgan``)."""
 
     text_ids: list[int]
     codes: list[int]
     stopped: bool
     samples: int
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
