@@ -102,9 +102,9 @@ class PreparedRequest:
 
 @dataclass
 class Draws:
-    """The random state of one synthesis, in the order the reference draws: the
-    sampler's seed first, then (``use_random`` only) the emotion rows, then one CFM
-    noise seed per segment."""
+    """The random state of one synthesis. Draws always come in this order, so one seed
+    gives the same audio: the sampler's seed, then (``use_random`` only) the emotion
+    rows, then one CFM noise seed per segment."""
 
     rng: np.random.Generator
     sampler: Sampler
