@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
+from mlx_indextts_models.layers import length_mask as sequence_mask
 from mlx_indextts_models.s2mel.regulator import (
     GroupNorm,
     InterpolateRegulator,
@@ -21,7 +22,6 @@ from mlx_indextts_models.s2mel.regulator import (
     nearest_indices,
     target_lengths,
 )
-from mlx_indextts_models.layers import length_mask as sequence_mask
 from mlx_indextts_models.testing import tiny_regulator_args
 
 TINY = tiny_regulator_args()
