@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,6 +35,12 @@ from indextts_mlx.errors import IndexTTSError
 from indextts_mlx.output import FORMATS, audio_format_for, write_audio
 from indextts_weights import WeightsConfig, WeightsError
 from indextts_weights.cli_boundary import error_boundary
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
+
+    from indextts_mlx import IndexTTS2, SynthesisResult
+    from indextts_mlx.chapter import ChapterPlan, SegmentPlan
 
 if __doc__ is None:  # pragma: no cover  (python -OO strips docstrings)
     raise ImportError("indextts-tts needs its docstrings (do not run it with python -OO)")
@@ -61,7 +67,9 @@ class Output:
             find_player()
 
 
-def _make_tts(weights: WeightsConfig, cache_dir: Path | None, quiet: bool, low_memory: bool) -> Any:
+def _make_tts(
+    weights: WeightsConfig, cache_dir: Path | None, quiet: bool, low_memory: bool
+) -> IndexTTS2:
     """The pipeline (a seam for tests)."""
     from indextts_mlx import IndexTTS2
 
@@ -158,7 +166,7 @@ def _run(params: dict[str, Any]) -> None:
     output = Output(params["out"], params["audio_format"], params["sample_rate"], params["play"])
     weights = WeightsConfig(weights_dir=params["weights_dir"], bpe_model=params["bpe_model"])
 
-    def make_tts(cache_dir: Path | None) -> Any:
+    def make_tts(cache_dir: Path | None) -> IndexTTS2:
         return _make_tts(weights, cache_dir, params["quiet"], params["low_memory"])
 
     if params["segments_jsonl"] is not None:
@@ -182,7 +190,7 @@ def _list_voices(voices_dir: Path | None) -> None:
 
 
 def _speak(
-    text: str, params: dict[str, Any], output: Output, make_tts: Callable[[Path | None], Any]
+    text: str, params: dict[str, Any], output: Output, make_tts: Callable[[Path | None], IndexTTS2]
 ) -> None:
     from indextts_mlx.pipeline import prepare_request
     from indextts_mlx.settings import SynthesisRequest
@@ -212,7 +220,7 @@ class _CodeProgress:
 
     def __init__(self, limit: int, quiet: bool) -> None:
         self.limit, self.quiet = limit, quiet
-        self.bar: Any = None
+        self.bar: ProgressBar[int] | None = None
         self.segment, self.codes = -1, 0
 
     def __enter__(self) -> _CodeProgress:
@@ -225,7 +233,7 @@ class _CodeProgress:
     def update(self, segment: int, codes: int) -> None:
         if self.quiet:
             return
-        if segment != self.segment:
+        if self.bar is None or segment != self.segment:
             if self.bar is not None:
                 self.bar.render_finish()
             label = f"segment {segment + 1}: codes"
@@ -235,7 +243,7 @@ class _CodeProgress:
         self.codes = codes
 
 
-def _play(result: Any, written: Path | None) -> None:
+def _play(result: SynthesisResult, written: Path | None) -> None:
     """Play the written file (WAV/FLAC), else a temporary WAV of the result."""
     if written is not None and written.suffix.lower() in (".wav", ".flac"):
         play(written)
@@ -248,7 +256,7 @@ def _chapter(
     params: dict[str, Any],
     output: Output,
     weights: WeightsConfig,
-    make_tts: Callable[[Path | None], Any],
+    make_tts: Callable[[Path | None], IndexTTS2],
 ) -> None:
     from indextts_mlx.chapter import ChapterRenderError, plan_chapter, render_chapter
 
@@ -297,7 +305,7 @@ def _chapter(
         play(report.output)
 
 
-def _print_plan(plan: Any) -> None:
+def _print_plan(plan: ChapterPlan) -> None:
     for segment in plan.segments:
         state = "cached" if segment.cached else "render"
         click.echo(
@@ -315,7 +323,7 @@ class _SegmentProgress:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.bar: Any = None
+        self.bar: ProgressBar[int] | None = None
 
     def __enter__(self) -> _SegmentProgress:
         return self
@@ -324,7 +332,7 @@ class _SegmentProgress:
         if self.bar is not None:
             self.bar.render_finish()
 
-    def update(self, index: int, count: int, segment: Any) -> None:
+    def update(self, index: int, count: int, segment: SegmentPlan) -> None:
         if self.quiet:
             return
         if self.bar is None:

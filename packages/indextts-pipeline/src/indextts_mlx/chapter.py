@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -40,12 +40,16 @@ from indextts_mlx.output import audio_format_for, write_audio
 from indextts_mlx.result import SAMPLE_RATE, SynthesisResult
 from indextts_mlx.segment_cache import SegmentCache, default_cache_dir
 from indextts_mlx.segment_schema import segment_errors
-from indextts_mlx.settings import OPTION_NAMES, SynthesisRequest
+from indextts_mlx.settings import OPTION_NAMES, SynthesisOptions, SynthesisRequest
 from indextts_mlx.voices import SpeakerRequest
 from indextts_weights import WeightsConfig
 from indextts_weights.atomic import atomic_path
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
+    "ChapterOptions",
     "ChapterPlan",
     "ChapterRenderError",
     "ChapterReport",
@@ -70,8 +74,20 @@ SECONDS_PER_CHAR = 10.9 / 200
 _PAUSES = ("pause_before_ms", "pause_after_ms")
 #: Chapter-wide settings: every line that sets one must agree.
 _CHAPTER_FIELDS = ("sample_rate", "audio_format")
-#: Every setting a call may give (a default for each line).
-CHAPTER_OPTIONS = frozenset(OPTION_NAMES) | {"spk_audio_prompt", *_PAUSES, *_CHAPTER_FIELDS}
+
+
+class ChapterOptions(SynthesisOptions, total=False):
+    """A chapter call's settings: a default for each line (None: not set)."""
+
+    spk_audio_prompt: str | os.PathLike[str] | None
+    pause_before_ms: int | None
+    pause_after_ms: int | None
+    sample_rate: int | None
+    audio_format: str | None
+
+
+#: Every setting a call may give.
+CHAPTER_OPTIONS = frozenset(ChapterOptions.__annotations__) | frozenset(OPTION_NAMES)
 #: Fields naming files, resolved against the JSONL file's folder when relative.
 _PATH_FIELDS = ("spk_audio_prompt", "emo_audio_prompt", "voices_dir")
 #: The fields that choose a speaker: a line that sets one replaces all of the call's.
@@ -321,7 +337,7 @@ def plan_chapter(
     weights: WeightsConfig,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
-    **defaults: Any,
+    **defaults: Unpack[ChapterOptions],
 ) -> ChapterPlan:
     """Read, validate and plan every segment, loading no model (the weights' files are
     only hashed for the cache keys, and need not exist yet).
@@ -342,18 +358,18 @@ def plan_chapter(
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
     jsonl = Path(jsonl).expanduser()
-    defaults = {k: v for k, v in defaults.items() if v is not None}
+    given = {k: v for k, v in defaults.items() if v is not None}
     segments, problems = read_segments(jsonl)
     chapter = {}
     for name in _CHAPTER_FIELDS:
-        chapter[name], clashes = _chapter_setting(name, segments, defaults.get(name))
+        chapter[name], clashes = _chapter_setting(name, segments, given.get(name))
         problems += clashes
     identity = weights_identity(weights)
     cache = SegmentCache(cache_dir)
     plans = []
     for line, values in segments:
         try:
-            plan = plan_segment(line, values, jsonl.parent, defaults, identity)
+            plan = plan_segment(line, values, jsonl.parent, given, identity)
         except IndexTTSError as e:
             problems.append((line, "", str(e).splitlines()[0]))
             continue
@@ -425,7 +441,7 @@ def render_segments_jsonl(
     continue_on_error: bool = False,
     dry_run: bool = False,
     on_segment: Callable[[int, int, SegmentPlan], None] | None = None,
-    **defaults: Any,
+    **defaults: Unpack[ChapterOptions],
 ) -> ChapterReport:
     """Render every segment of a JSONL chapter file into one audio file.
 
