@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -112,6 +113,20 @@ def relative(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
+def uncited(
+    present: set[str], citation: re.Pattern[str], cited: Callable[[str], list[str]], mark: str
+) -> list[str]:
+    """``path: <mark><n>`` for each number ``n`` that a ``citation`` in a source names
+    (``cited`` reads them from its match) and ``present`` lacks."""
+    return [
+        f"{relative(path)}: {mark}{n}"
+        for path, text in sources()
+        for spec in citation.findall(joined(text))
+        for n in cited(spec)
+        if n not in present
+    ]
+
+
 def test_cited_docs_exist():
     missing = [
         f"{relative(path)}: {cited}"
@@ -139,26 +154,14 @@ def test_no_file_cites_the_old_out_of_tree_documents():
 def test_cited_data_flow_steps_exist():
     steps = headings("data-flow.md", r"^## (\d+[a-z]?)\. ")
     assert {str(n) for n in range(1, 23)} <= steps
-    bad = [
-        f"{relative(path)}: step {n}"
-        for path, text in sources()
-        for spec in STEPS.findall(joined(text))
-        for n in numbers(spec)
-        if n not in steps
-    ]
+    bad = uncited(steps, STEPS, numbers, "step ")
     assert not bad, "cited steps missing from docs/data-flow.md:\n" + "\n".join(bad)
 
 
 def test_cited_promise_sections_exist():
     sections = headings("promises.md", r"^## (\d+)\. ")
     assert {str(n) for n in range(1, 13)} <= sections
-    bad = [
-        f"{relative(path)}: §{n}"
-        for path, text in sources()
-        for spec in SECTIONS.findall(joined(text))
-        for n in re.findall(r"\d+", spec)
-        if n not in sections
-    ]
+    bad = uncited(sections, SECTIONS, lambda spec: re.findall(r"\d+", spec), "§")
     assert not bad, "cited sections missing from docs/promises.md:\n" + "\n".join(bad)
 
 

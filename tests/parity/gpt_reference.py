@@ -73,6 +73,13 @@ FEATURE_LENGTH = 1024  # the "lengths" infer_v2 passes: spk_cond_emb.shape[-1]
 CODEBOOK = 8192  # semantic codec codebook size: generated codes must index it
 
 
+#: ``infer_v2``'s ``generate`` settings (what ``inference_speech`` passes on to it).
+INFER_V2_SETTINGS: dict[str, Any] = dict(
+    do_sample=True, top_p=0.8, top_k=30, temperature=0.8, length_penalty=0.0, num_beams=3,
+    repetition_penalty=10.0,
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Case:
     """One ``infer_v2`` segment: inputs, emotion settings and decoding settings."""
@@ -104,15 +111,7 @@ class Case:
 
     def settings(self) -> dict[str, Any]:
         """``generate`` kwargs as ``inference_speech`` receives them, sampling off."""
-        return dict(
-            do_sample=False,
-            num_beams=self.num_beams,
-            length_penalty=0.0,
-            repetition_penalty=10.0,
-            top_p=0.8,
-            top_k=30,
-            temperature=0.8,
-        )
+        return {**INFER_V2_SETTINGS, "do_sample": False, "num_beams": self.num_beams}
 
 
 #: fixed emotion weights (happy, angry, sad, afraid, disgusted, melancholic, surprised, calm)

@@ -39,44 +39,21 @@ from mlx_indextts_models.sampling import (
     process_logits,
     process_scores,
 )
-from parity.gpt_reference import generation_config
+from parity.gpt_reference import INFER_V2_SETTINGS, generation_config
 from parity.harness import cached_arrays, seeded_module
 from parity.reference import reference_module
 
 CONDITIONING = dict(
-    output_size=32,
-    linear_units=64,
-    attention_heads=2,
-    num_blocks=1,
-    input_layer="conv2d2",
+    output_size=32, linear_units=64, attention_heads=2, num_blocks=1, input_layer="conv2d2",
     perceiver_mult=2,
-)
+)  # fmt: skip
 TINY = dict(
-    layers=2,
-    model_dim=64,
-    heads=4,
-    max_text_tokens=40,
-    max_mel_tokens=60,
-    number_text_tokens=100,
-    number_mel_codes=8194,
-    start_mel_token=8192,
-    stop_mel_token=8193,
-    start_text_token=0,
-    stop_text_token=1,
-    condition_type="conformer_perceiver",
-    condition_module=CONDITIONING,
-    emo_condition_module=CONDITIONING,
-)
-#: ``infer_v2``'s settings.
-REFERENCE = dict(
-    do_sample=True,
-    top_p=0.8,
-    top_k=30,
-    temperature=0.8,
-    length_penalty=0.0,
-    num_beams=3,
-    repetition_penalty=10.0,
-)
+    layers=2, model_dim=64, heads=4, max_text_tokens=40, max_mel_tokens=60,
+    number_text_tokens=100, number_mel_codes=8194, start_mel_token=8192, stop_mel_token=8193,
+    start_text_token=0, stop_text_token=1, condition_type="conformer_perceiver",
+    condition_module=CONDITIONING, emo_condition_module=CONDITIONING,
+)  # fmt: skip
+REFERENCE = INFER_V2_SETTINGS
 SETTINGS = {
     "sample_beams3": REFERENCE,
     "sample_beam1": {**REFERENCE, "num_beams": 1},

@@ -25,15 +25,8 @@ VEC = [0.8, 0.0, 0.0, 0.0, 0.0, 0.0, 0.2, 0.0]
 
 def test_emotion_order_matches_the_reference():
     assert EMOTIONS == (
-        "happy",
-        "angry",
-        "sad",
-        "afraid",
-        "disgusted",
-        "melancholic",
-        "surprised",
-        "calm",
-    )
+        "happy", "angry", "sad", "afraid", "disgusted", "melancholic", "surprised", "calm",
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

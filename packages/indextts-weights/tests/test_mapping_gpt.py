@@ -17,28 +17,9 @@ from indextts_weights.mapping.gpt import group_of, ignored, owner, sanitize
 from indextts_weights.npz import check_state, read_npz, save_npz
 from indextts_weights.readers.testing import tensor, write_torch_zip
 from mlx_indextts_models.gpt import UnifiedVoice, UnifiedVoiceArgs
-from mlx_indextts_models.gpt_conditioning import ConditionModuleArgs, GPTConditioningArgs
+from mlx_indextts_models.testing import tiny_gpt_args
 
-MODULE = {"output_size": 8, "attention_heads": 2, "input_layer": "conv2d2", "perceiver_mult": 2}
-TINY = UnifiedVoiceArgs(
-    model_dim=12,
-    heads=2,
-    layers=2,
-    max_mel_tokens=5,
-    max_text_tokens=4,
-    number_text_tokens=6,
-    number_mel_codes=10,
-    start_mel_token=8,
-    stop_mel_token=9,
-    conditioning=GPTConditioningArgs(
-        model_dim=12,
-        condition_num_latent=3,
-        condition_module=ConditionModuleArgs(**MODULE, linear_units=12, num_blocks=2),
-        emo_condition_module=ConditionModuleArgs(**MODULE, linear_units=10, num_blocks=1),
-        feature_size=9,
-        emo_dim=10,
-    ),
-)
+TINY = tiny_gpt_args()
 PE_KEYS = gpt_conditioning.IGNORED_KEYS
 
 
@@ -215,18 +196,16 @@ def test_real_size_names_and_shapes():
     (``docs/reference/keys/gpt.txt``) are all claimed and map onto the 663 parameters."""
     shapes = official_shapes(UnifiedVoiceArgs())
     assert len(shapes) == 665
-    for key, shape in {
-        "text_embedding.weight": (12001, 1280),
-        "text_head.weight": (12001, 1280),
-        "mel_embedding.weight": (8194, 1280),
-        "mel_pos_embedding.emb.weight": (1818, 1280),
+    hand_checked = {
+        "text_embedding.weight": (12001, 1280), "text_head.weight": (12001, 1280),
+        "mel_embedding.weight": (8194, 1280), "mel_pos_embedding.emb.weight": (1818, 1280),
         "text_pos_embedding.emb.weight": (602, 1280),
-        "gpt.h.23.attn.c_attn.weight": (1280, 3840),
-        "gpt.h.0.mlp.c_fc.weight": (1280, 5120),
+        "gpt.h.23.attn.c_attn.weight": (1280, 3840), "gpt.h.0.mlp.c_fc.weight": (1280, 5120),
         "gpt.h.0.mlp.c_proj.weight": (5120, 1280),
         "conditioning_encoder.embed.conv.0.weight": (512, 1, 3, 3),
         "emo_conditioning_encoder.encoders.3.conv_module.depthwise_conv.weight": (512, 1, 15),
-    }.items():
+    }  # fmt: skip
+    for key, shape in hand_checked.items():
         assert shapes[key] == shape
     assert all(owner(k) is not None for k in shapes)
     assert {k for k in shapes if not ignored(k)} == set(expected_shapes(UnifiedVoice()))

@@ -17,21 +17,10 @@ from indextts_weights.mapping.gpt_conditioning import (
     sanitize_conditioning,
 )
 from indextts_weights.npz import check_state
-from mlx_indextts_models.gpt_conditioning import (
-    ConditionModuleArgs,
-    GPTConditioning,
-    GPTConditioningArgs,
-)
+from mlx_indextts_models.gpt_conditioning import GPTConditioning, GPTConditioningArgs
+from mlx_indextts_models.testing import tiny_gpt_conditioning_args
 
-MODULE = {"output_size": 8, "attention_heads": 2, "input_layer": "conv2d2", "perceiver_mult": 2}
-TINY = GPTConditioningArgs(
-    model_dim=12,
-    condition_num_latent=3,
-    condition_module=ConditionModuleArgs(**MODULE, linear_units=12, num_blocks=2),
-    emo_condition_module=ConditionModuleArgs(**MODULE, linear_units=10, num_blocks=1),
-    feature_size=9,
-    emo_dim=10,
-)
+TINY = tiny_gpt_conditioning_args()
 #: Keys of the GPT-2 side of gpt.pth that this mapping must leave alone.
 OTHER_KEYS = {
     "gpt.h.0.attn.c_attn.weight": (12, 36),

@@ -21,37 +21,23 @@ from indextts_weights.npz import (
 from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlusArgs
 from mlx_indextts_models.config import VectorArgs
-from mlx_indextts_models.gpt import UnifiedVoiceArgs
-from mlx_indextts_models.gpt_conditioning import ConditionModuleArgs, GPTConditioningArgs
-from mlx_indextts_models.s2mel.dit import DiTArgs
-from mlx_indextts_models.s2mel.model import S2MelArgs
-from mlx_indextts_models.s2mel.regulator import RegulatorArgs
-from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
-from mlx_indextts_models.semantic_codec import SemanticCodecArgs
-from mlx_indextts_models.w2vbert import W2VBertArgs
+from mlx_indextts_models.testing import (
+    tiny_bigvgan_args,
+    tiny_campplus_args,
+    tiny_gpt_args,
+    tiny_s2mel_args,
+    tiny_semantic_codec_args,
+    tiny_w2vbert_args,
+)
 
+#: Every model's tiny test configuration (nested configs, tuples of tuples, non-defaults).
 CUSTOM = [
-    BigVGANArgs(upsample_initial_channel=64, resblock_dilation_sizes=((1, 3, 5),)),
-    CAMPPlusArgs(growth_rate=8, head_num_blocks=(1, 1), block_num_layers=(1, 2, 3)),
-    UnifiedVoiceArgs(
-        model_dim=32,
-        layers=1,
-        conditioning=GPTConditioningArgs(
-            model_dim=32,
-            condition_module=ConditionModuleArgs(
-                output_size=16, attention_heads=2, num_blocks=1, linear_units=32
-            ),
-            feature_size=48,
-        ),
-    ),
-    S2MelArgs(
-        dit=DiTArgs(hidden_dim=32, depth=2),
-        wavenet=WaveNetArgs(hidden_dim=32, num_layers=2),
-        regulator=RegulatorArgs(channels=16, out_channels=None),
-        gpt_layer=(32, 16, 16, 48),
-    ),
-    SemanticCodecArgs(hidden_size=48, vocos_num_layers=1),
-    W2VBertArgs(hidden_size=48, num_hidden_layers=17),
+    tiny_bigvgan_args(),
+    tiny_campplus_args(),
+    tiny_gpt_args(),
+    tiny_s2mel_args(),
+    tiny_semantic_codec_args(),
+    tiny_w2vbert_args(),
     VectorArgs(7),
 ]
 

@@ -22,8 +22,9 @@ def _signal(n, sr=22050, seed=0):
     return x.astype(np.float32)
 
 
-def _reference(x, *, sr, n_fft, hop, win, n_mels, fmin=0.0, fmax=None, clip=1e-5):
-    """The reference recipe with librosa's STFT and mel basis."""
+def _reference(x, *, sr, n_fft, hop_length, win_length, n_mels, fmin=0.0, fmax=None, clip=1e-5):
+    """The reference recipe with librosa's STFT and mel basis (``mel_spectrogram``'s names)."""
+    hop, win = hop_length, win_length
     pad = (n_fft - hop) // 2
     padded = np.pad(x.astype(np.float64), (pad, pad), mode="reflect")
     spec = librosa.stft(
@@ -44,7 +45,7 @@ def test_frame_count(n):
 def test_matches_librosa_recomputation():
     x = _signal(22050)
     mel = np.array(mel_spectrogram(x))[0]
-    expected = _reference(x, sr=22050, n_fft=1024, hop=256, win=1024, n_mels=80)
+    expected = _reference(x, sr=22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=80)
     assert mel.shape == expected.shape == (80, 86)
     np.testing.assert_allclose(mel, expected, rtol=0, atol=1e-4)
 
@@ -52,19 +53,10 @@ def test_matches_librosa_recomputation():
 def test_other_configuration_matches_librosa_recomputation():
     # shorter window than FFT (zero-padded, centred), band-limited filters
     x = _signal(16000, sr=16000, seed=1)
-    options = dict(sr=16000, n_fft=512, hop=128, win=400, n_mels=64, fmin=50.0, fmax=7600.0)
-    mel = np.array(
-        mel_spectrogram(
-            x,
-            sr=16000,
-            n_fft=512,
-            hop_length=128,
-            win_length=400,
-            n_mels=64,
-            fmin=50.0,
-            fmax=7600.0,
-        )
-    )[0]
+    options = dict(
+        sr=16000, n_fft=512, hop_length=128, win_length=400, n_mels=64, fmin=50.0, fmax=7600.0
+    )
+    mel = np.array(mel_spectrogram(x, **options))[0]
     expected = _reference(x, **options)
     assert mel.shape == expected.shape == (64, 1 + (16000 + 2 * 192 - 512) // 128)
     np.testing.assert_allclose(mel, expected, rtol=0, atol=1e-4)

@@ -26,15 +26,9 @@ from mlx.utils import tree_flatten
 
 from mlx_indextts_models.config import from_dict
 from mlx_indextts_models.gpt_conditioning import ConditionModuleArgs
+from mlx_indextts_models.testing import tiny_conformer_args
 
-TINY = ConformerArgs(
-    input_size=9,
-    output_size=8,
-    attention_heads=2,
-    linear_units=12,
-    num_blocks=2,
-    cnn_module_kernel=5,
-)
+TINY = tiny_conformer_args()
 
 
 def randomize(module: nn.Module, seed: int = 0, scale: float = 0.4) -> nn.Module:
@@ -285,7 +279,7 @@ def test_lengths_beyond_the_sequence_mask_nothing():
 
 def test_parameter_names_mirror_the_official_keys():
     names = {k for k, _ in tree_flatten(ConformerEncoder(TINY).parameters())}
-    for key in (
+    assert names >= {
         "embed.conv.0.weight",
         "embed.out.0.bias",
         "after_norm.weight",
@@ -295,8 +289,7 @@ def test_parameter_names_mirror_the_official_keys():
         "encoders.0.conv_module.norm.bias",
         "encoders.0.feed_forward.w_2.weight",
         "encoders.0.norm_final.bias",
-    ):
-        assert key in names
+    }
     assert "encoders.0.self_attn.linear_pos.bias" not in names
     assert not any("pos_enc" in k for k in names)  # the table is recomputed, not loaded
     shapes = dict(tree_flatten(ConformerEncoder(TINY).parameters()))

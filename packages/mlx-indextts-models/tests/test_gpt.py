@@ -6,6 +6,8 @@ import mlx_indextts_models  # noqa: F401  (first: fast BLAS before MLX)
 
 # isort: split
 
+from dataclasses import replace
+
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
@@ -13,37 +15,27 @@ import pytest
 from mlx.utils import tree_flatten
 
 from mlx_indextts_models.gpt import UnifiedVoice, UnifiedVoiceArgs, s_infer
-from mlx_indextts_models.gpt_conditioning import ConditionModuleArgs, GPTConditioningArgs
 from mlx_indextts_models.s2mel.model import GPTLayer
 from mlx_indextts_models.sampling import GenerationConfig
-
-SMALL_MODULE = {
-    "output_size": 16,
-    "linear_units": 32,
-    "attention_heads": 2,
-    "num_blocks": 1,
-    "input_layer": "conv2d2",
-    "perceiver_mult": 2,
-}
-TINY = UnifiedVoiceArgs(
-    model_dim=32,
-    heads=4,
-    layers=2,
-    max_mel_tokens=60,
-    max_text_tokens=20,
-    number_text_tokens=50,
-    number_mel_codes=40,
-    start_mel_token=38,
-    stop_mel_token=39,
-    conditioning=GPTConditioningArgs(
-        model_dim=32,
-        condition_num_latent=4,
-        condition_module=ConditionModuleArgs(**SMALL_MODULE),
-        emo_condition_module=ConditionModuleArgs(**SMALL_MODULE),
-        feature_size=24,
-        emo_dim=16,
-    ),
+from mlx_indextts_models.testing import (
+    tiny_condition_module_args,
+    tiny_gpt_args,
+    tiny_gpt_conditioning_args,
 )
+
+# A larger GPT than tiny_gpt_args(): more heads, positions and codes, so decoding runs
+# 25 steps; the pipeline's condition modules; 4 latents over 24-wide features.
+TINY = replace(
+    tiny_gpt_args(),
+    model_dim=32, heads=4, max_mel_tokens=60, max_text_tokens=20,
+    number_text_tokens=50, number_mel_codes=40, start_mel_token=38, stop_mel_token=39,
+    conditioning=replace(
+        tiny_gpt_conditioning_args(),
+        model_dim=32, condition_num_latent=4, feature_size=24, emo_dim=16,
+        condition_module=tiny_condition_module_args(),
+        emo_condition_module=tiny_condition_module_args(),
+    ),
+)  # fmt: skip
 GREEDY = GenerationConfig(
     do_sample=False, num_beams=1, repetition_penalty=1.0, eos_token_id=39, max_new_tokens=25
 )

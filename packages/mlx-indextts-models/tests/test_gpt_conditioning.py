@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from mlx_indextts_models.gpt_conditioning import (  # first: it loads the fast BLAS before MLX
     REFERENCE_LENGTH,
-    ConditionModuleArgs,
     GPTConditioning,
     GPTConditioningArgs,
 )
@@ -17,15 +16,9 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
-MODULE = {"output_size": 8, "attention_heads": 2, "input_layer": "conv2d2", "perceiver_mult": 2}
-TINY = GPTConditioningArgs(
-    model_dim=12,
-    condition_num_latent=3,
-    condition_module=ConditionModuleArgs(**MODULE, linear_units=12, num_blocks=2),
-    emo_condition_module=ConditionModuleArgs(**MODULE, linear_units=10, num_blocks=1),
-    feature_size=9,
-    emo_dim=10,
-)
+from mlx_indextts_models.testing import tiny_gpt_conditioning_args
+
+TINY = tiny_gpt_conditioning_args()
 
 
 @pytest.fixture(scope="module")
@@ -48,24 +41,20 @@ def features(length: int, seed: int) -> mx.array:
 def test_attribute_names_are_unified_voices():
     top = {k.split(".", 1)[0] for k, _ in tree_flatten(GPTConditioning(TINY).parameters())}
     assert top == {
-        "conditioning_encoder",
-        "perceiver_encoder",
-        "emo_conditioning_encoder",
-        "emo_perceiver_encoder",
-        "emo_layer",
-        "emovec_layer",
-        "speed_emb",
-    }
+        "conditioning_encoder", "perceiver_encoder", "emo_conditioning_encoder",
+        "emo_perceiver_encoder", "emo_layer", "emovec_layer", "speed_emb",
+    }  # fmt: skip
 
 
 def test_real_config_sizes():
+    common = {"input_layer": "conv2d2", "perceiver_mult": 2}
     args = GPTConditioningArgs.from_config(
         {
             "model_dim": 1280,
             "layers": 24,
             "condition_type": "conformer_perceiver",
-            "condition_module": {**MODULE, "output_size": 512, "attention_heads": 8},
-            "emo_condition_module": {**MODULE, "output_size": 512, "attention_heads": 4},
+            "condition_module": {**common, "output_size": 512, "attention_heads": 8},
+            "emo_condition_module": {**common, "output_size": 512, "attention_heads": 4},
         }
     )
     p, e = args.perceiver, args.emo_perceiver

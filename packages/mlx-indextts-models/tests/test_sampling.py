@@ -232,15 +232,8 @@ def test_beam_search_stops_early_when_no_running_beam_can_improve():
 
 
 def test_sampled_beam_search_is_seeded():
-    config = GenerationConfig(
-        num_beams=2,
-        eos_token_id=3,
-        max_new_tokens=4,
-        top_k=4,
-        top_p=1.0,
-        temperature=1.0,
-        repetition_penalty=1.0,
-    )
+    unfiltered = dict(top_k=4, top_p=1.0, temperature=1.0, repetition_penalty=1.0)
+    config = GenerationConfig(num_beams=2, eos_token_id=3, max_new_tokens=4, **unfiltered)
     flat = [0.3, 0.3, 0.3, 0.1]
 
     def run(seed):

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 from mlx_indextts_models.bigvgan import BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlusArgs
+from mlx_indextts_models.conformer import ConformerArgs
+from mlx_indextts_models.gpt import UnifiedVoiceArgs
 from mlx_indextts_models.gpt2 import GPT2Args
+from mlx_indextts_models.gpt_conditioning import ConditionModuleArgs, GPTConditioningArgs
 from mlx_indextts_models.perceiver import PerceiverArgs
 from mlx_indextts_models.s2mel.dit import DiTArgs
+from mlx_indextts_models.s2mel.model import S2MelArgs
 from mlx_indextts_models.s2mel.regulator import RegulatorArgs
 from mlx_indextts_models.s2mel.wavenet import WaveNetArgs
 from mlx_indextts_models.semantic_codec import SemanticCodecArgs
@@ -59,6 +63,43 @@ def tiny_gpt2_args() -> GPT2Args:
     return GPT2Args(n_embd=32, n_layer=3, n_head=4, n_positions=64)
 
 
+def tiny_conformer_args() -> ConformerArgs:
+    """Conformer encoder: 9-wide input, width 8, 2 heads, FFN 12, 2 blocks, conv kernel 5."""
+    return ConformerArgs(
+        input_size=9, output_size=8, attention_heads=2, linear_units=12, num_blocks=2,
+        cnn_module_kernel=5,
+    )  # fmt: skip
+
+
+def tiny_condition_module_args() -> ConditionModuleArgs:
+    """A GPT condition module: a Conformer of width 16, FFN 32, 2 heads and 1 block (its
+    ``conv2d2`` subsampling), then a Perceiver of FF multiplier 2."""
+    return ConditionModuleArgs(output_size=16, linear_units=32, attention_heads=2, num_blocks=1)
+
+
+def tiny_gpt_conditioning_args() -> GPTConditioningArgs:
+    """GPT conditioning: width 12, 3 speaker latents, 9-wide features, 10-wide emotion
+    latents; speaker and emotion Conformers of width 8 and 2 heads that differ (FFN 12 and
+    2 blocks; FFN 10 and 1 block), so a mix-up of the two shows."""
+    return GPTConditioningArgs(
+        model_dim=12, condition_num_latent=3, feature_size=9, emo_dim=10,
+        condition_module=ConditionModuleArgs(
+            output_size=8, linear_units=12, attention_heads=2, num_blocks=2),
+        emo_condition_module=ConditionModuleArgs(
+            output_size=8, linear_units=10, attention_heads=2, num_blocks=1),
+    )  # fmt: skip
+
+
+def tiny_gpt_args() -> UnifiedVoiceArgs:
+    """The whole GPT (``UnifiedVoice``): width 12 (:func:`tiny_gpt_conditioning_args`), 2
+    heads, 2 layers, 5 mel / 4 text positions, 6 text tokens, 10 mel codes (start 8, stop 9)."""
+    return UnifiedVoiceArgs(
+        model_dim=12, heads=2, layers=2, max_mel_tokens=5, max_text_tokens=4,
+        number_text_tokens=6, number_mel_codes=10, start_mel_token=8, stop_mel_token=9,
+        conditioning=tiny_gpt_conditioning_args(),
+    )  # fmt: skip
+
+
 def tiny_perceiver_args() -> PerceiverArgs:
     """Perceiver resampler: width 12 over an 8-wide context, 3 latents, 2 heads of 4,
     FF multiplier 2 (inner width 16)."""
@@ -81,6 +122,16 @@ def tiny_wavenet_args() -> WaveNetArgs:
     return WaveNetArgs(hidden_dim=16, num_layers=2, kernel_size=5)
 
 
+def tiny_s2mel_args() -> S2MelArgs:
+    """S2Mel: :func:`tiny_dit_args` with :func:`tiny_wavenet_args`, the regulator of
+    :func:`tiny_regulator_args` (its 8 channels are the DiT's content width) and a GPT
+    projection 12 → 10 → 8 → 6 (:func:`tiny_gpt_args`' width to the regulator's input)."""
+    return S2MelArgs(
+        dit=tiny_dit_args(), wavenet=tiny_wavenet_args(), regulator=tiny_regulator_args(),
+        gpt_layer=(12, 10, 8, 6),
+    )  # fmt: skip
+
+
 def tiny_bigvgan_args() -> BigVGANArgs:
     """BigVGAN: 6 mel bins, two ×2 upsampling stages (kernel 4) from 8 channels, two
     resblock kinds (kernel 3, dilations 1, 3; kernel 5, dilations 1, 2): 4× upsampling."""
@@ -94,10 +145,15 @@ def tiny_bigvgan_args() -> BigVGANArgs:
 __all__ = [
     "tiny_bigvgan_args",
     "tiny_campplus_args",
+    "tiny_condition_module_args",
+    "tiny_conformer_args",
     "tiny_dit_args",
     "tiny_gpt2_args",
+    "tiny_gpt_args",
+    "tiny_gpt_conditioning_args",
     "tiny_perceiver_args",
     "tiny_regulator_args",
+    "tiny_s2mel_args",
     "tiny_semantic_codec_args",
     "tiny_w2vbert_args",
     "tiny_wavenet_args",
