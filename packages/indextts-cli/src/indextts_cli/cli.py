@@ -23,7 +23,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -275,9 +275,7 @@ def _chapter(
         _print_plan(plan)
         return
     assert output.path is not None
-    audio_format_for(output.path, plan.audio_format)
-    if output.play:
-        find_player()
+    replace(output, audio_format=plan.audio_format).check()  # the lines may set the format
     try:
         with _SegmentProgress(params["quiet"]) as progress:
             report = render_chapter(
