@@ -224,3 +224,43 @@ def bigvgan_reference(seed: int = 0) -> Any:
     model.load_state_dict(state["generator"])
     model.remove_weight_norm()
     return model.eval()
+
+
+def s2mel_training_checkpoint(seed: int = 0) -> Path:
+    """:func:`s2mel_checkpoint` as a training run saves it: ``net`` plus the training state
+    upstream's ``s2mel`` trainer (seed-vc) writes beside it: one AdamW state dict per
+    sub-model (``exp_avg``/``exp_avg_sq`` per parameter, about 2x the weights), the
+    schedulers' state, ``iters`` and ``epoch`` (~1.2 GB; built once)."""
+
+    def build(path: Path) -> None:
+        import torch
+
+        net = torch.load(s2mel_checkpoint(seed), map_location="cpu", weights_only=True)["net"]
+        optimizers, schedulers = {}, {}
+        generator = torch.Generator().manual_seed(seed + 1)
+        for name, state in net.items():
+            params = [
+                torch.nn.Parameter(v.clone()) for v in state.values() if v.is_floating_point()
+            ]
+            optimizer = torch.optim.AdamW(params, lr=1e-4, betas=(0.9, 0.98), eps=1e-9)
+            scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.999996)
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=generator) * 1e-3
+            optimizer.step()
+            scheduler.step()
+            optimizers[name], schedulers[name] = optimizer.state_dict(), scheduler.state_dict()
+            del params, optimizer, scheduler
+        save_torch(
+            {
+                "net": net,
+                "optimizer": optimizers,
+                "scheduler": schedulers,
+                "iters": 123_456,
+                "epoch": 42,
+            },
+            path,
+        )
+
+    return cached_file(
+        "s2mel_training", "s2mel.pth", build, config=_config_text(), seed=seed, version=2
+    )

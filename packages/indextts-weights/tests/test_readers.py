@@ -23,6 +23,7 @@ from indextts_weights.readers.testing import (
     StorageView,
     Tensor,
     safetensors_bytes,
+    storage_reads,
     tensor,
     torch_zip_members,
     write_safetensors,
@@ -266,3 +267,49 @@ def test_detect_format_and_clear_errors(tmp_path):
     write_zip(tmp_path / "script.pt", {"m/constants.pkl": b"", "m/code/x.py": b""})
     with pytest.raises(WeightsError, match="TorchScript"):
         read_checkpoint(tmp_path / "script.pt")
+
+
+def _training_checkpoint() -> tuple[dict[str, object], int]:
+    """An ``s2mel.pth`` as training saves it (``net`` + Adam state), and the net's bytes."""
+    rng = np.random.default_rng(0)
+    net = {
+        "cfm": {"w": rng.standard_normal((4, 3)).astype(np.float32), "b": np.arange(4.0)},
+        "gpt_layer": {"w": rng.standard_normal((2, 5)).astype(np.float16)},
+    }
+    shared = Storage(np.arange(12, dtype=np.float32))  # a view pair sharing one storage
+    obj: dict[str, object] = {
+        "net": {name: {k: tensor(v) for k, v in sd.items()} for name, sd in net.items()},
+        "optimizer": {
+            "state": {
+                i: {"step": tensor(np.array(3.0)), "exp_avg": tensor(np.ones(100_000))}
+                for i in range(3)
+            },
+            "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.98), "params": [0, 1, 2]}],
+        },
+        "ema": {"w": Tensor(shared, 0, (3, 4), (4, 1)), "wt": Tensor(shared, 0, (4, 3), (1, 4))},
+        "iters": 7,
+    }
+    obj["net"]["cfm"]["wt"] = Tensor(shared, 1, (2, 2), (1, 4))  # type: ignore[index]
+    net_bytes = sum(v.nbytes for sd in net.values() for v in sd.values()) + 48
+    return obj, net_bytes
+
+
+@pytest.mark.parametrize("container", ["zip", "legacy"])
+def test_unwrapped_read_reads_only_the_kept_storages(tmp_path, container):
+    obj, net_bytes = _training_checkpoint()
+    path = WRITERS[container](tmp_path / "s2mel.pth", obj)
+    with storage_reads() as read_sizes:
+        full = read_checkpoint(path)
+    assert sum(read_sizes) > 3 * 800_000  # the optimizer state is read
+    with storage_reads() as read_sizes:
+        pruned = read_checkpoint(path, unwrap=("net",))
+    assert sum(read_sizes) == net_bytes and len(read_sizes) == 4  # net's storages only
+    assert list(pruned) == ["cfm", "gpt_layer"]
+    for name, sd in full["net"].items():
+        assert list(pruned[name]) == list(sd)
+        for key, array in sd.items():
+            _check_exact(pruned[name][key], array)
+    assert read_checkpoint(path, unwrap=("absent", "net")).keys() == pruned.keys()
+    with storage_reads() as read_sizes:
+        assert read_checkpoint(path, unwrap=("iters",)) == 7
+    assert read_sizes == []

@@ -217,18 +217,14 @@ def find_source(src_dir: Path, patterns: tuple[str, ...], label: str) -> Path | 
     return None
 
 
-def _unwrap(obj: object, keys: tuple[str, ...]) -> object:
-    for key in keys:
-        if isinstance(obj, dict) and key in obj:
-            obj = obj[key]
-    return obj
-
-
 def convert_file(name: str, source: Path, out_path: Path) -> Path:
-    """Convert one official file into ``out_path`` (atomic)."""
+    """Convert one official file into ``out_path`` (atomic).
+
+    Only the part of the checkpoint the converter unwraps is read (``s2mel.pth``: ``net``,
+    not the optimizer and scheduler state beside it)."""
     converter = CONVERTERS[name]
     try:
-        arrays = converter.convert(_unwrap(read_checkpoint(source), converter.unwrap))
+        arrays = converter.convert(read_checkpoint(source, unwrap=converter.unwrap))
     except WeightsError as exc:
         raise WeightsError(f"{source}: {exc}") from exc
     return save_npz(out_path, arrays, model=name)

@@ -29,6 +29,7 @@ from indextts_weights.readers.safetensors_reader import (
 )
 from indextts_weights.readers.torch_pickle import (
     ALLOWED_GLOBALS,
+    descend,
     is_legacy_torch,
     read_torch_legacy,
     read_torch_zip,
@@ -83,8 +84,13 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def read_checkpoint(path: str | Path) -> Any:
+def read_checkpoint(path: str | Path, *, unwrap: tuple[str, ...] = ()) -> Any:
     """Everything in a checkpoint, tensors as numpy arrays.
+
+    ``unwrap``: keys to descend into, each where present (the converters' lenient
+    unwrapping, :func:`~indextts_weights.readers.torch_pickle.descend`). In a ``torch.save``
+    file this happens before any storage is read, so the tensors outside the part kept
+    (an optimizer's state beside ``net``) are never read.
 
     Raises:
         UnsafeCheckpointError: the pickle asks for a global outside
@@ -94,10 +100,10 @@ def read_checkpoint(path: str | Path) -> Any:
     """
     kind = detect_format(path)
     if kind == "torch-zip":
-        return read_torch_zip(path)
+        return read_torch_zip(path, unwrap=unwrap)
     if kind == "torch-legacy":
-        return read_torch_legacy(path)
-    return read_safetensors(path)
+        return read_torch_legacy(path, unwrap=unwrap)
+    return descend(read_safetensors(path), unwrap)
 
 
 def extract_state_dict(

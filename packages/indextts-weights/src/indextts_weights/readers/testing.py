@@ -15,18 +15,20 @@ Example::
 from __future__ import annotations
 
 import collections
+import contextlib
 import io
 import json
 import pickle
 import struct
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from indextts_weights.readers import torch_pickle as _reader
 from indextts_weights.readers.torch_pickle import LEGACY_MAGIC_NUMBER, LEGACY_PROTOCOL_VERSION
 
 _STORAGE_OF_DTYPE = {
@@ -272,3 +274,21 @@ def write_safetensors(path: str | Path, tensors: Mapping[str, np.ndarray], **kwa
     path = Path(path)
     path.write_bytes(safetensors_bytes(tensors, **kwargs))
     return path
+
+
+@contextlib.contextmanager
+def storage_reads() -> Iterator[list[int]]:
+    """The byte size of each storage the torch readers read while inside (both containers),
+    to check that a pruned read leaves the other storages unread. Not thread-safe."""
+    sizes: list[int] = []
+    native = _reader._native
+
+    def spy(buffer: np.ndarray, dtype: np.dtype, big_endian: bool) -> np.ndarray:
+        sizes.append(buffer.nbytes)
+        return native(buffer, dtype, big_endian)
+
+    _reader._native = spy
+    try:
+        yield sizes
+    finally:
+        _reader._native = native

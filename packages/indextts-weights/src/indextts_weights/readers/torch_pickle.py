@@ -337,6 +337,21 @@ class _StorageIds:
 # Turning the placeholders into numpy arrays
 
 
+def descend(obj: Any, unwrap: tuple[str, ...]) -> Any:
+    """``obj[k1][k2]...`` for the keys of ``unwrap``, each only where ``obj`` is a mapping
+    holding it (the converters' lenient unwrapping: ``("model",)`` reads a plain state dict
+    and ``{"model": state_dict}`` alike)."""
+    for key in unwrap:
+        if isinstance(obj, dict) and key in obj:
+            obj = obj[key]
+    return obj
+
+
+def _roots_used(obj: Any) -> set[str]:
+    """Keys of the root storages the placeholders in ``obj`` refer to."""
+    return {(item.storage if isinstance(item, _Tensor) else item).root for item in _walk(obj)}
+
+
 def _walk(obj: Any) -> Iterator[_Tensor | _Storage]:
     """Every placeholder reachable from ``obj`` (containers visited once)."""
     seen: set[int] = set()
@@ -560,12 +575,17 @@ class _ZipCheckpoint:
         return buffer[:nbytes]
 
 
-def read_torch_zip(path: str | Path, *, verify_crc: bool = True) -> Any:
+def read_torch_zip(
+    path: str | Path, *, verify_crc: bool = True, unwrap: tuple[str, ...] = ()
+) -> Any:
     """Read a zip-container ``torch.save`` file (see the module docstring for the result).
 
     Args:
         path: the checkpoint.
         verify_crc: check each storage member's CRC-32 (about 1 GB/s).
+        unwrap: keys to descend into, each where present (:func:`descend`), before any
+            storage is read: only the storages of the part kept are read (``s2mel.pth``'s
+            ``net`` without the optimizer state beside it).
 
     Raises:
         UnsafeCheckpointError: the pickle references a global outside :data:`ALLOWED_GLOBALS`.
@@ -589,7 +609,7 @@ def read_torch_zip(path: str | Path, *, verify_crc: bool = True) -> Any:
             big_endian = order == "big"
         pickle_bytes = ckpt.read_small(ckpt.member("data.pkl", "pickle"))
         ids = _StorageIds(str(path), legacy=False)
-        obj = _unpickle(io.BytesIO(pickle_bytes), str(path), ids)
+        obj = descend(_unpickle(io.BytesIO(pickle_bytes), str(path), ids), unwrap)
 
         def read_root(key: str) -> np.ndarray:
             root = ids.roots[key]
@@ -611,10 +631,11 @@ def is_legacy_torch(head: bytes) -> bool:
     return head[:1] == b"\x80" and LEGACY_MAGIC_BYTES in head[:32]
 
 
-def read_torch_legacy(path: str | Path) -> Any:
+def read_torch_legacy(path: str | Path, *, unwrap: tuple[str, ...] = ()) -> Any:
     """Read a legacy (``_use_new_zipfile_serialization=False``) ``torch.save`` file.
 
-    Same result and errors as :func:`read_torch_zip`. Storages are stored little-endian.
+    Same result, ``unwrap`` and errors as :func:`read_torch_zip`. Storages are stored
+    little-endian; those outside the part kept are skipped, not read.
     """
     path = Path(path)
     source = str(path)
@@ -629,7 +650,8 @@ def read_torch_legacy(path: str | Path) -> Any:
         if not isinstance(sys_info, dict):
             raise WeightsError(f"{source}: malformed legacy sys info {sys_info!r}")
         ids = _StorageIds(source, legacy=True)
-        obj = _unpickle(handle, source, ids)
+        obj = descend(_unpickle(handle, source, ids), unwrap)
+        needed = _roots_used(obj)
         keys = _unpickle(handle, source)
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise WeightsError(f"{source}: malformed legacy storage key list")
@@ -649,6 +671,9 @@ def read_torch_legacy(path: str | Path) -> Any:
                     f"{source}: legacy storage {key!r} holds {count} elements, needs "
                     f"{root.numel} (storage too small or file truncated)"
                 )
+            if key not in needed:
+                handle.seek(count * itemsize, io.SEEK_CUR)
+                continue
             buffer = np.empty(count * itemsize, np.uint8)
             if handle.readinto(buffer.data) != buffer.size:
                 raise WeightsError(f"{source}: truncated legacy file (storage {key!r})")
