@@ -31,6 +31,23 @@ def _progress(line: str) -> None:
     click.echo(line, err=True)
 
 
+def _named_paths(items: tuple[str, ...]) -> dict[str, Path]:
+    """``--file NAME=PATH`` values as name → path.
+
+    Raises:
+        WeightsError: an item without ``=``, or a name given twice.
+    """
+    named: dict[str, Path] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise WeightsError(f"expected --file NAME=PATH, got {item!r}")
+        if name in named:
+            raise WeightsError(f"{name} given twice with --file")
+        named[name] = Path(path).expanduser()
+    return named
+
+
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="""\b
@@ -68,16 +85,35 @@ def main(ctx: click.Context, debug: bool) -> None:
     type=click.Path(path_type=Path),
     help="Destination folder for the NPZ files, bpe.model and manifest.json.",
 )
-@click.option("--only", multiple=True, help="Convert just this file (repeatable), e.g. campplus.")
+@click.option(
+    "--only",
+    multiple=True,
+    help="Convert just this file (repeatable), e.g. campplus or bpe_model.",
+)
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Use PATH as the source of NAME instead of searching SRC (repeatable), "
+    "e.g. campplus=/data/campplus_cn_common.bin.",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
 @_handle_errors
-def convert(src: Path, out: Path, only: tuple[str, ...], force: bool) -> None:
+def convert(
+    src: Path, out: Path, only: tuple[str, ...], files: tuple[str, ...], force: bool
+) -> None:
     """Convert official checkpoints found under SRC into OUT.
 
     \b
     Looks for: gpt.pth, s2mel.pth, bigvgan_generator.pt, campplus_cn_common.bin,
     semantic_codec/model.safetensors, w2v-bert-2.0/model.safetensors,
-    wav2vec2bert_stats.pt, feat1.pt, feat2.pt, bpe.model.
+    wav2vec2bert_stats.pt, feat1.pt, feat2.pt (optional), bpe.model,
+    in a flat folder, a Hugging Face hub snapshot or cache, or an upstream
+    index-tts checkpoints/ folder (old or new hf_cache layout). Identical
+    copies count once. First prints (to stderr) each file and the path
+    chosen; stops if a required file is missing or two different files
+    match (then choose with --file NAME=PATH or leave it out with --only).
     Writes OUT/manifest.json (size, SHA-256, format version and array shapes
     of every output); refuses to overwrite existing outputs without --force.
     Progress (file, size, seconds) goes to stderr.
@@ -85,12 +121,25 @@ def convert(src: Path, out: Path, only: tuple[str, ...], force: bool) -> None:
     \b
     Example:
       indextts-weights convert --src ~/IndexTTS-2 --out ~/weights
+      indextts-weights convert --src index-tts/checkpoints --out ~/weights \\
+          --file campplus=~/campplus_cn_common.bin
     """
     from indextts_weights.convert import convert as run_convert
+    from indextts_weights.sources import SourcePlan, format_plan
 
-    written = run_convert(src, out, only=only or None, force=force, progress=_progress)
-    if not any(name != "bpe_model" for name in written):
-        raise WeightsError(f"no official checkpoint found under {src}")
+    def show(plan: SourcePlan) -> None:
+        for line in format_plan(plan):
+            click.echo(line, err=True)
+
+    written = run_convert(
+        src,
+        out,
+        only=only or None,
+        force=force,
+        progress=_progress,
+        files=_named_paths(files),
+        on_plan=show,
+    )
     for name, path in written.items():
         click.echo(f"{name}: {path}")
 

@@ -11,18 +11,29 @@ from __future__ import annotations
 import importlib
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from indextts_weights.atomic import atomic_path
-from indextts_weights.config import WEIGHT_FILES
+from indextts_weights.config import OPTIONAL, WEIGHT_FILES
 from indextts_weights.errors import WeightsError
 from indextts_weights.manifest import BPE_NAME, human_size, update_manifest
 from indextts_weights.npz import save_npz
 from indextts_weights.readers import read_checkpoint
+from indextts_weights.sources import SourcePlan, Wanted, find_source, plan_sources
+
+__all__ = [
+    "CONVERTERS",
+    "Converter",
+    "convert",
+    "convert_file",
+    "find_source",
+    "source_plan",
+    "wanted_sources",
+]
 
 
 def _stats(obj: object) -> dict[str, np.ndarray]:
@@ -141,7 +152,13 @@ CONVERTERS: dict[str, Converter] = {
         ),
         Converter(
             "semantic_codec",
-            ("semantic_codec/model.safetensors", "**/semantic_codec/model.safetensors"),
+            (
+                "semantic_codec/model.safetensors",
+                "**/semantic_codec/model.safetensors",
+                # upstream index-tts's current hf_cache copy (utils/model_download.py)
+                "semantic_codec_model.safetensors",
+                "**/semantic_codec_model.safetensors",
+            ),
             _mapping("semantic_codec"),
             origin="amphion/MaskGCT: semantic_codec/model.safetensors",
         ),
@@ -199,22 +216,44 @@ CONVERTERS: dict[str, Converter] = {
 
 
 BPE_PATTERNS = ("bpe.model", "**/bpe.model")
+BPE_ORIGIN = "IndexTeam/IndexTTS-2: bpe.model"
+#: ``only``/``--only`` name of ``bpe.model`` (copied, not converted).
+BPE_MODEL = "bpe_model"
 
 
-def find_source(src_dir: Path, patterns: tuple[str, ...], label: str) -> Path | None:
-    """The file under ``src_dir`` matched by the first pattern that matches, or None.
+def wanted_sources(only: tuple[str, ...] | None = None) -> list[Wanted]:
+    """The official files to look for: every converter's and ``bpe.model``, each required
+    except the emotion matrices (:data:`~indextts_weights.config.OPTIONAL`); with ``only``
+    just those names (converter names or ``"bpe_model"``), each required.
 
     Raises:
-        WeightsError: a pattern matches several files (ambiguous source).
+        WeightsError: ``only`` names something that is neither.
     """
-    for pattern in patterns:
-        matches = sorted(p for p in Path(src_dir).glob(pattern) if p.is_file())
-        if len(matches) > 1:
-            listed = ", ".join(str(m) for m in matches)
-            raise WeightsError(f"several candidates for {label}: {listed}")
-        if matches:
-            return matches[0]
-    return None
+    known = [*CONVERTERS, BPE_MODEL]
+    names = tuple(only) if only else tuple(known)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise WeightsError(f"no converter for {unknown}; known: {known}")
+    wanted = []
+    for name in names:
+        if name == BPE_MODEL:
+            wanted.append(Wanted(BPE_MODEL, BPE_PATTERNS, BPE_ORIGIN, required=True))
+        else:
+            c = CONVERTERS[name]
+            wanted.append(Wanted(name, c.patterns, c.origin, bool(only) or name not in OPTIONAL))
+    return wanted
+
+
+def source_plan(
+    src_dir: str | Path,
+    *,
+    only: tuple[str, ...] | None = None,
+    files: Mapping[str, str | Path] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SourcePlan:
+    """Where each official file of :func:`wanted_sources` is under ``src_dir``
+    (:func:`~indextts_weights.sources.plan_sources`; ``files``: name → explicit path)."""
+    return plan_sources(src_dir, wanted_sources(only), files=files, progress=progress)
 
 
 def convert_file(name: str, source: Path, out_path: Path) -> Path:
@@ -237,17 +276,26 @@ def convert(
     only: tuple[str, ...] | None = None,
     force: bool = False,
     progress: Callable[[str], None] | None = None,
+    files: Mapping[str, str | Path] | None = None,
+    on_plan: Callable[[SourcePlan], None] | None = None,
 ) -> dict[str, Path]:
-    """Convert every official checkpoint found under ``src_dir`` into ``out_dir``.
+    """Convert the official checkpoints under ``src_dir`` into ``out_dir``.
 
     Args:
-        src_dir: folder holding the official files (any layout the converters' patterns
-            find, e.g. ``campplus_cn_common.bin``, ``semantic_codec/model.safetensors``).
-        out_dir: destination of the NPZ files (and ``bpe.model``, copied when found).
-        only: convert just these names (then each must be found).
+        src_dir: folder holding the official files, in any layout of
+            :mod:`indextts_weights.sources` (flat, hub snapshots or cache, upstream
+            ``checkpoints/`` old or new).
+        out_dir: destination of the NPZ files and ``bpe.model`` (copied).
+        only: convert just these names (converter names or ``"bpe_model"``), each
+            required. Without it every file is required except the emotion matrices
+            (``feat1.pt``, ``feat2.pt``), converted when found.
         force: overwrite existing outputs.
         progress: called with one-line messages: before each file (source name and
             size), after it (output name, size, seconds), and for the manifest.
+        files: name → path of a source chosen explicitly (not searched for).
+        on_plan: called with the sources chosen (:class:`SourcePlan`, e.g. to print
+            :func:`~indextts_weights.sources.format_plan`) before anything is converted,
+            also when the plan then stops conversion.
 
     Also writes (atomically) ``manifest.json`` in ``out_dir``: the size, SHA-256, format
     version and array shapes of every output file (:mod:`indextts_weights.manifest`).
@@ -256,11 +304,14 @@ def convert(
         name → written path.
 
     Raises:
-        WeightsError: an output exists and ``force`` is False, a requested source is
-            missing, or a source does not fit its model.
+        WeightsError: an output exists and ``force`` is False, a required source is
+            missing, different files could be one source, or a source does not fit its
+            model.
     """
     src_dir, out_dir = Path(src_dir), Path(out_dir)
-    found, bpe = _find_sources(src_dir, only)
+    plan = source_plan(src_dir, only=only, files=files, progress=progress)
+    found = plan.sources()
+    bpe = found.pop(BPE_MODEL, None)
     planned = {n: out_dir / CONVERTERS[n].output for n in found}
     targets = [*planned.values(), *([out_dir / BPE_NAME] if bpe is not None else [])]
     existing = [p.name for p in targets if p.exists()]
@@ -269,6 +320,9 @@ def convert(
             f"refusing to overwrite {len(existing)} existing file(s) in {out_dir}: "
             f"{', '.join(existing)} (pass --force to replace them)"
         )
+    if on_plan:
+        on_plan(plan)
+    plan.check()
     written: dict[str, Path] = {}
     total = len(planned) + (bpe is not None)
     for index, (name, target) in enumerate(planned.items(), 1):
@@ -299,26 +353,6 @@ def convert(
         if progress:
             progress(f"{path.name}: sizes and SHA-256 in {time.perf_counter() - start:.2f} s")
     return written
-
-
-def _find_sources(
-    src_dir: Path, only: tuple[str, ...] | None
-) -> tuple[dict[str, Path], Path | None]:
-    """The official file of each converter found under ``src_dir`` (with ``only``: just
-    those, each required), and ``bpe.model`` (None with ``only`` or when absent)."""
-    if not src_dir.is_dir():
-        raise WeightsError(f"source folder not found: {src_dir}")
-    names = tuple(only) if only else tuple(CONVERTERS)
-    unknown = [n for n in names if n not in CONVERTERS]
-    if unknown:
-        raise WeightsError(f"no converter for {unknown}; known: {sorted(CONVERTERS)}")
-    sources = {n: find_source(src_dir, CONVERTERS[n].patterns, n) for n in names}
-    absent = [n for n, p in sources.items() if p is None]
-    if only and absent:
-        details = "; ".join(f"{n} ({CONVERTERS[n].origin})" for n in absent)
-        raise WeightsError(f"not found under {src_dir}: {details}")
-    bpe = None if only else find_source(src_dir, BPE_PATTERNS, "bpe.model")
-    return {n: p for n, p in sources.items() if p is not None}, bpe
 
 
 def _copy_atomic(source: Path, target: Path) -> Path:
