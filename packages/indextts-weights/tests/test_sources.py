@@ -246,6 +246,25 @@ def test_a_real_conflict_names_both_paths_and_the_way_out(tmp_path):
     assert "campplus" not in chosen(tmp_path, only=("gpt", "bigvgan"))
 
 
+def test_revisions_of_one_hub_repo_choose_refs_main(tmp_path):
+    cache = tmp_path / "hub"
+    old, new = "a" * 40, "b" * 40
+    hub_repo(cache, "funasr/campplus", {"campplus_cn_common.bin": b"old campplus"}, old)
+    hub_repo(cache, "funasr/campplus", {"campplus_cn_common.bin": b"new campplus"}, new)
+    snapshots = cache / "models--funasr--campplus" / "snapshots"
+    plan = source_plan(cache, only=("campplus",))
+    (choice,) = plan.choices
+    assert choice.path == snapshots / new / "campplus_cn_common.bin"  # refs/main: the last
+    assert choice.superseded == (snapshots / old / "campplus_cn_common.bin",)
+    assert "(refs/main; 1 other revision not used)" in format_plan(plan)[-1]
+    (cache / "models--funasr--campplus" / "refs" / "main").unlink()
+    assert source_plan(cache, only=("campplus",)).conflicts()  # no refs/main: a conflict
+    # a copy outside the snapshots is another candidate: a conflict again
+    (cache / "models--funasr--campplus" / "refs" / "main").write_text(new)
+    put(tmp_path / "hub" / "campplus_cn_common.bin", b"a third campplus")
+    assert source_plan(cache, only=("campplus",)).conflicts()
+
+
 def test_file_must_name_a_known_file_that_exists(tmp_path):
     main_files(tmp_path)
     with pytest.raises(WeightsError, match=r"no file to convert is called \['nonsense'\]"):

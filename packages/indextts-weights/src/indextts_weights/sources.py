@@ -17,7 +17,9 @@ Every pattern of a file is tried anywhere under the source folder, so one search
 The candidates for a file are all the matches of all its patterns. The same file reached
 twice (a symlink, a hard link) and identical copies (same size and SHA-256) are one
 candidate, shown as the first match (earlier patterns first); different files are a
-conflict, which names every candidate and the way out (``--file NAME=PATH``, ``--only``).
+conflict, which names every candidate and the way out (``--file NAME=PATH``, ``--only``),
+except when they are all revisions of one hub repo's snapshots: then the one its
+``refs/main`` names is chosen (as ``huggingface_hub`` and upstream's loader would).
 :func:`plan_sources` returns the choice for every file as data (:class:`SourcePlan`);
 :func:`format_plan` writes it as the table ``indextts-weights convert`` prints before
 converting.
@@ -69,6 +71,8 @@ class Choice:
         given: ``path`` was named explicitly (``files=`` / ``--file NAME=PATH``).
         copies: other paths holding the same bytes as ``path`` (not read).
         conflicts: the different files found, when there are several (``path`` is None).
+        superseded: other revisions of ``path`` in the same hub repo's snapshots, not
+            used because ``refs/main`` names ``path``'s.
     """
 
     wanted: Wanted
@@ -76,6 +80,7 @@ class Choice:
     given: bool = False
     copies: tuple[Path, ...] = ()
     conflicts: tuple[Path, ...] = ()
+    superseded: tuple[Path, ...] = ()
 
     @property
     def status(self) -> str:
@@ -211,6 +216,37 @@ def distinct(
     return groups
 
 
+def _snapshot_of(path: Path) -> tuple[Path, str] | None:
+    """(repo folder, revision) when ``path`` lies in a hub cache's
+    ``models--ORG--NAME/snapshots/REV/``, else None."""
+    parts = path.parts
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i] == "snapshots" and parts[i - 1].startswith("models--"):
+            return Path(*parts[:i]), parts[i + 1]
+    return None
+
+
+def _current_revision(groups: list[list[Path]]) -> int | None:
+    """The index of the one group in the revision ``refs/main`` names, when every
+    candidate lies in the snapshots of one hub repo; else None."""
+    revisions: list[set[str]] = []
+    repos = set()
+    for group in groups:
+        where = [_snapshot_of(path) for path in group]
+        if None in where:
+            return None
+        repos |= {w[0] for w in where if w is not None}
+        revisions.append({w[1] for w in where if w is not None})
+    if len(repos) != 1:
+        return None
+    try:
+        main = (repos.pop() / "refs" / "main").read_text().strip()
+    except OSError:
+        return None
+    hits = [i for i, revs in enumerate(revisions) if main in revs]
+    return hits[0] if len(hits) == 1 else None
+
+
 def find_source(src_dir: Path, patterns: tuple[str, ...], label: str) -> Path | None:
     """The one file under ``src_dir`` that ``patterns`` find (identical copies are one),
     or None.
@@ -263,8 +299,11 @@ def plan_sources(
             choices.append(Choice(want, given[want.name], given=True))
             continue
         groups = distinct(candidates(src_dir, want.patterns), progress=progress)
-        if len(groups) == 1:
-            choices.append(Choice(want, groups[0][0], copies=tuple(groups[0][1:])))
+        current = _current_revision(groups) if len(groups) > 1 else 0
+        if current is not None and groups:
+            group = groups[current]
+            others = tuple(g[0] for i, g in enumerate(groups) if i != current)
+            choices.append(Choice(want, group[0], copies=tuple(group[1:]), superseded=others))
         else:
             choices.append(Choice(want, conflicts=tuple(g[0] for g in groups)))
     return SourcePlan(src_dir, tuple(choices))
@@ -285,6 +324,9 @@ def format_plan(plan: SourcePlan) -> list[str]:
             if choice.copies:
                 n = len(choice.copies)
                 shown += f"  (+{n} identical {'copy' if n == 1 else 'copies'})"
+            if choice.superseded:
+                n = len(choice.superseded)
+                shown += f"  (refs/main; {n} other revision{'' if n == 1 else 's'} not used)"
         elif choice.conflicts:
             shown = "CONFLICT: " + ", ".join(_shown(p, plan.src_dir) for p in choice.conflicts)
         else:
