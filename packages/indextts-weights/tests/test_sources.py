@@ -215,6 +215,21 @@ def test_snapshots_sharing_a_blob_are_one_file_without_hashing(tmp_path, monkeyp
     assert set(chosen(cache, only=("campplus",))) == {"campplus"}
 
 
+def test_large_copies_are_announced_before_hashing(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "ANNOUNCE_HASH_BYTES", 10)
+    put(tmp_path / "a/gpt.pth", b"0123456789")
+    put(tmp_path / "b/gpt.pth", b"0123456789")
+    put(tmp_path / "c/feat1.pt", b"012345678")  # smaller: not announced
+    put(tmp_path / "d/feat1.pt", b"012345678")
+    lines: list[str] = []
+    plan = source_plan(tmp_path, only=("gpt", "speaker_matrix"), progress=lines.append)
+    assert plan.problem() is None
+    assert lines == [
+        f"comparing copies: SHA-256 of {tmp_path / 'a/gpt.pth'} (10 B) ...",
+        f"comparing copies: SHA-256 of {tmp_path / 'b/gpt.pth'} (10 B) ...",
+    ]
+
+
 def test_different_sizes_conflict_without_hashing(tmp_path, monkeypatch):
     main_files(tmp_path)
     put(tmp_path / "copy/feat2.pt", b"another emotion matrix, longer")

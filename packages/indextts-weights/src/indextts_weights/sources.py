@@ -37,6 +37,8 @@ from indextts_weights.errors import WeightsError
 from indextts_weights.manifest import human_size
 
 _HASH_CHUNK = 8 << 20
+#: Files at least this large are announced to ``progress`` before they are hashed.
+ANNOUNCE_HASH_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -186,16 +188,17 @@ def distinct(
 
     Paths are one file when they are the same file (:func:`os.path.samefile`: a symlink
     into a hub cache's ``blobs/``, a hard link) or identical copies: the same size and
-    SHA-256. Only files of equal size are hashed (``progress`` is told before each hash).
+    SHA-256. Only files of equal size are hashed (``progress`` is told before hashing one
+    of :data:`ANNOUNCE_HASH_BYTES` or more).
     """
     groups: list[list[Path]] = []
     hashes: dict[Path, str] = {}
 
     def digest(path: Path) -> str:
         if path not in hashes:
-            if progress:
-                size = human_size(path.stat().st_size)
-                progress(f"comparing copies: SHA-256 of {path} ({size}) ...")
+            size = path.stat().st_size
+            if progress and size >= ANNOUNCE_HASH_BYTES:
+                progress(f"comparing copies: SHA-256 of {path} ({human_size(size)}) ...")
             hashes[path] = sha256_of(path)
         return hashes[path]
 
@@ -274,7 +277,7 @@ def plan_sources(
         src_dir: the folder searched (any layout of this module's docstring).
         wanted: the files to find.
         files: name → path, chosen explicitly (``--file NAME=PATH``); not searched for.
-        progress: told before each SHA-256 comparison of candidate copies.
+        progress: told before each SHA-256 of a large candidate copy (:func:`distinct`).
 
     Raises:
         WeightsError: ``src_dir`` is not a folder, ``files`` names an unknown file or a
