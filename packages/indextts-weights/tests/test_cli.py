@@ -1,12 +1,12 @@
 """The ``indextts-weights`` commands: convert's manifest, verify, info, download, errors.
 
 Tiny fake checkpoints and weight folders; nothing here touches the network (``download``
-runs with its fetch function or ``huggingface_hub`` replaced).
+runs the real client against :class:`~indextts_weights.testing_hub.LoopbackHub`, or with
+``huggingface_hub`` replaced; more download cases in ``test_download.py``).
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
 import json
@@ -33,6 +33,7 @@ from indextts_weights.manifest import (
 )
 from indextts_weights.npz import save_npz
 from indextts_weights.readers.testing import tensor, write_torch_zip
+from indextts_weights.testing_hub import LoopbackHub
 
 
 def _test_convert():
@@ -280,42 +281,44 @@ def test_official_files_cover_every_converter_where_convert_finds_them(tmp_path)
 
 
 @pytest.fixture
-def fake_hub(official, tmp_path, monkeypatch):
-    """``fetch_file`` copying from a local folder; ``OFFICIAL_FILES`` limited to the fake
-    checkpoints (stats, matrices, bpe.model and a partial gpt.pth)."""
+def fake_hub(official, monkeypatch):
+    """The real client against a :class:`LoopbackHub` serving the fake checkpoints (stats,
+    matrices, bpe.model and a partial gpt.pth); ``OFFICIAL_FILES`` limited to them."""
     src, values = official
     write_torch_zip(src / "checkpoints" / "gpt.pth", {k: tensor(v) for k, v in _gpt_part().items()})
+    names = ("gpt.pth", "bpe.model", "wav2vec2bert_stats.pt", "feat1.pt", "feat2.pt")
     files = {
-        ("IndexTeam/IndexTTS-2", name): src / "checkpoints" / name
-        for name in ("gpt.pth", "bpe.model", "wav2vec2bert_stats.pt", "feat1.pt", "feat2.pt")
+        ("IndexTeam/IndexTTS-2", name): (src / "checkpoints" / name).read_bytes() for name in names
     }
-    calls = []
-
-    def fetch(repo_id, filename, cache_dir):
-        calls.append((repo_id, filename, cache_dir))
-        target = cache_dir / repo_id / filename
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(files[repo_id, filename], target)
-        return target
-
     monkeypatch.setattr(downloading, "OFFICIAL_FILES", tuple(files))
-    monkeypatch.setattr(downloading, "fetch_file", fetch)
-    # convert just what this fake hub serves (the big models are required otherwise)
-    only = ("gpt", "semantic_stats", "speaker_matrix", "emotion_matrix", "bpe_model")
-    monkeypatch.setattr(downloading, "convert", functools.partial(downloading.convert, only=only))
-    return calls, values
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    with LoopbackHub(files) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        # huggingface_hub reads HF_ENDPOINT at import: if an earlier test imported it, what
+        # it reads behind download.py's back (e.g. its agent registry) must stay here too
+        constants = pytest.importorskip("huggingface_hub.constants")
+        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        template = hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", template)
+        yield hub, values
+
+
+def _gets(hub: LoopbackHub) -> int:
+    """The files' downloads (from the CDN; not the client's own ``/api`` calls)."""
+    return sum(r.method == "GET" and r.server == "cdn" for r in hub.requests)
 
 
 def test_download_fetches_into_the_cache_then_converts(fake_hub, tmp_path):
-    calls, values = fake_hub
+    hub, values = fake_hub
     cache, out = tmp_path / "cache", tmp_path / "weights"
     result = invoke("download", "--out", out, "--cache", cache)
     assert result.exit_code == 0, result.output
-    assert [(r, f) for r, f, _ in calls] == list(downloading.OFFICIAL_FILES)
-    assert all(c == cache for _, _, c in calls)
+    assert _gets(hub) == 5
+    for _, name in downloading.OFFICIAL_FILES:  # each one checked against the hub's SHA-256
+        data = (cache / "IndexTeam/IndexTTS-2" / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == hub.file("IndexTeam/IndexTTS-2", name).sha256
     gpt_size = human_size((cache / "IndexTeam/IndexTTS-2/gpt.pth").stat().st_size)
     assert f"[1/5] IndexTeam/IndexTTS-2/gpt.pth: {gpt_size} in " in result.output
-    assert (cache / "IndexTeam/IndexTTS-2/feat2.pt").is_file()
     converted = {"gpt", "semantic_stats", "speaker_matrix", "emotion_matrix"}
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [*(WEIGHT_FILES[n] for n in converted), "bpe.model", MANIFEST_NAME]
@@ -331,14 +334,49 @@ def test_download_fetches_into_the_cache_then_converts(fake_hub, tmp_path):
         "semantic_codec.npz",
         "w2vbert.npz",
     ]
-    again = invoke("download", "--out", out, "--cache", cache)  # refused before any fetch
-    assert again.exit_code == 2 and len(calls) == 5
+    requests = len(hub.requests)
+    again = invoke("download", "--out", out, "--cache", cache)  # refused before any request
+    assert again.exit_code == 2 and len(hub.requests) == requests
     assert lines_of(again) == [
         f"error: refusing to overwrite 5 existing file(s) in {out}: gpt.npz, "
         "semantic_stats.npz, speaker_matrix.npz, emotion_matrix.npz, bpe.model "
         "(pass --force to replace them)"
     ]
-    assert invoke("download", "--out", out, "--cache", cache, "--force").exit_code == 0
+    forced = invoke("download", "--out", out, "--cache", cache, "--force")
+    assert forced.exit_code == 0, forced.output
+    assert _gets(hub) == 5  # the cached files are this version: nothing fetched again
+    assert "0 B to download" in forced.output
+
+
+def test_download_keeps_the_originals_unless_asked(fake_hub, tmp_path):
+    hub, _ = fake_hub
+    cache = tmp_path / "cache"
+    kept = invoke("download", "--out", tmp_path / "a", "--cache", cache)
+    assert kept.exit_code == 0, kept.output
+    assert len(list((cache / "IndexTeam/IndexTTS-2").glob("*.p*"))) == 4
+    freed = invoke("download", "--out", tmp_path / "b", "--cache", cache, "--delete-originals")
+    assert freed.exit_code == 0, freed.output
+    assert (tmp_path / "b" / "gpt.npz").is_file()
+    total = sum(len(hub.file(*key).data) for key in downloading.OFFICIAL_FILES)
+    assert f"removed the downloaded originals ({human_size(total)}) from {cache}" in freed.output
+    assert cache.is_dir() and not any(cache.iterdir())
+    both = invoke("download", "--no-convert", "--delete-originals", "--cache", cache)
+    assert both.exit_code == 2 and "cannot be combined with --no-convert" in both.output
+
+
+def test_download_offline_converts_the_cached_files_without_the_network(
+    fake_hub, tmp_path, monkeypatch
+):
+    hub, values = fake_hub
+    cache = tmp_path / "cache"
+    assert invoke("download", "--no-convert", "--cache", cache).exit_code == 0
+    hub.close()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = invoke("download", "--out", tmp_path / "w", "--cache", cache)
+    assert result.exit_code == 0, result.output
+    assert lines_of(result)[0].startswith("offline (HF_HUB_OFFLINE=1): using the 5 cached files")
+    feat1 = np.load(tmp_path / "w" / "speaker_matrix.npz")["weight"]
+    np.testing.assert_array_equal(feat1, values["feat1"])
 
 
 def test_download_without_huggingface_hub_says_how_to_install(tmp_path, monkeypatch):
@@ -353,13 +391,19 @@ def test_download_without_huggingface_hub_says_how_to_install(tmp_path, monkeypa
 
 
 def _hub_raising(monkeypatch, exc: Exception) -> None:
+    """A ``huggingface_hub`` whose metadata request (the first one made) raises ``exc``."""
     hub = types.ModuleType("huggingface_hub")
 
-    def hf_hub_download(repo_id, filename, local_dir):
+    def hf_hub_url(repo_id, filename, endpoint=None):
+        return f"https://hub.invalid/{repo_id}/resolve/main/{filename}"
+
+    def get_hf_file_metadata(url, endpoint=None):
         raise exc
 
-    hub.hf_hub_download = hf_hub_download
+    hub.hf_hub_url = hf_hub_url
+    hub.get_hf_file_metadata = get_hf_file_metadata
     monkeypatch.setitem(sys.modules, "huggingface_hub", hub)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
 
 
 class LocalEntryNotFoundError(FileNotFoundError):
@@ -411,7 +455,8 @@ def test_unexpected_errors_are_one_line_too(tmp_path, monkeypatch):
     def broken(*args):
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(downloading, "fetch_file", broken)
+    monkeypatch.setattr(downloading, "remote_file", broken)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     result = invoke("download", "--out", tmp_path / "w", "--cache", tmp_path / "c")
     assert result.exit_code == 2
     assert lines_of(result)[-1] == (

@@ -81,9 +81,10 @@ def main(ctx: click.Context, debug: bool) -> None:
 @click.option(
     "--out",
     "out",
-    required=True,
+    default=None,
     type=click.Path(path_type=Path),
-    help="Destination folder for the NPZ files, bpe.model and manifest.json.",
+    help="Destination folder for the NPZ files, bpe.model and manifest.json "
+    "(required unless --dry-run).",
 )
 @click.option(
     "--only",
@@ -99,9 +100,19 @@ def main(ctx: click.Context, debug: bool) -> None:
     "e.g. campplus=/data/campplus_cn_common.bin.",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the table of the files found and stop (exit 2 if conversion would stop).",
+)
 @_handle_errors
 def convert(
-    src: Path, out: Path, only: tuple[str, ...], files: tuple[str, ...], force: bool
+    src: Path,
+    out: Path | None,
+    only: tuple[str, ...],
+    files: tuple[str, ...],
+    force: bool,
+    dry_run: bool,
 ) -> None:
     """Convert official checkpoints found under SRC into OUT.
 
@@ -121,16 +132,26 @@ def convert(
     \b
     Example:
       indextts-weights convert --src ~/IndexTTS-2 --out ~/weights
+      indextts-weights convert --src ~/.cache/huggingface/hub --dry-run
       indextts-weights convert --src index-tts/checkpoints --out ~/weights \\
           --file campplus=~/campplus_cn_common.bin
     """
     from indextts_weights.convert import convert as run_convert
+    from indextts_weights.convert import source_plan
     from indextts_weights.sources import SourcePlan, format_plan
 
     def show(plan: SourcePlan) -> None:
         for line in format_plan(plan):
             click.echo(line, err=True)
 
+    if dry_run:
+        plan = source_plan(src, only=only or None, files=_named_paths(files), progress=_progress)
+        show(plan)
+        plan.check()
+        click.echo(f"dry run: {len(plan.sources())} file(s) found, nothing converted", err=True)
+        return
+    if out is None:
+        raise click.UsageError("Missing option '--out' (needed unless --dry-run).")
     written = run_convert(
         src,
         out,
@@ -241,8 +262,18 @@ def info(folder: Path) -> None:
     "files already there are not fetched again.",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option(
+    "--no-convert", is_flag=True, help="Only fetch (and check) the files; convert nothing."
+)
+@click.option(
+    "--delete-originals",
+    is_flag=True,
+    help="After a successful conversion, remove the downloaded files (~7 GB) from the cache.",
+)
 @_handle_errors
-def download(out: Path | None, cache: Path | None, force: bool) -> None:
+def download(
+    out: Path | None, cache: Path | None, force: bool, no_convert: bool, delete_originals: bool
+) -> None:
     """Fetch the official checkpoints from the Hugging Face Hub and convert them.
 
     \b
@@ -252,6 +283,11 @@ def download(out: Path | None, cache: Path | None, force: bool) -> None:
     (campplus_cn_common.bin), facebook/w2v-bert-2.0 (model.safetensors)
     and nvidia/bigvgan_v2_22khz_80band_256x (bigvgan_generator.pt),
     then converts them into OUT (as `convert` does).
+    Prints the total size first, then each file and the running total;
+    a download cut mid-file is resumed (Range requests), each file is
+    checked against the hub's SHA-256, and nothing is removed unless
+    --delete-originals. HF_ENDPOINT, HF_HUB_OFFLINE=1 (use the cache
+    only) and the other huggingface_hub settings apply.
     Needs: pip install 'indextts-weights[download]'
 
     \b
@@ -262,7 +298,14 @@ def download(out: Path | None, cache: Path | None, force: bool) -> None:
     from indextts_weights.config import default_weights_dir
 
     target = out if out is not None else default_weights_dir()
-    written = downloading.download(target, cache_dir=cache, force=force, progress=_progress)
+    written = downloading.download(
+        target,
+        cache_dir=cache,
+        force=force,
+        convert_files=not no_convert,
+        delete_originals=delete_originals,
+        progress=_progress,
+    )
     for name, path in written.items():
         click.echo(f"{name}: {path}")
 

@@ -1,21 +1,37 @@
 """Fetch the official IndexTTS-2 checkpoints from the Hugging Face Hub, then convert them.
 
 Needs the optional ``huggingface_hub`` (``pip install 'indextts-weights[download]'``).
-Files land in a cache folder as ``<cache>/<repo id>/<file name>`` (a layout that
-:func:`indextts_weights.convert.convert` finds), so a second run downloads nothing.
+Files land in a cache folder as ``<cache>/<repo id>/<file name>`` (``hf_hub_download``'s
+``local_dir`` layout, which :func:`indextts_weights.convert.convert` finds), so a second run
+downloads nothing. What the client does and what is added here:
+
+- the total size (from the hub's ``HEAD`` metadata: ``X-Linked-Size``) is reported before
+  anything is fetched; then one line per file and the running total;
+- ``huggingface_hub`` retries a connection cut mid-file with a ``Range`` request (up to 5
+  times in the same run); it checks the size, not the content, so every fetched LFS file
+  is checked here against the SHA-256 the hub gives as its ETag (a mismatch removes the
+  file: nothing half-written is kept, and the next run fetches it again);
+- offline (``HF_HUB_OFFLINE=1``) the cached files are used without any request;
+- nothing is deleted unless asked (``delete_originals``, after a successful conversion).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from indextts_weights.config import WEIGHT_FILES
 from indextts_weights.convert import CONVERTERS, convert
 from indextts_weights.errors import WeightsError
-from indextts_weights.manifest import BPE_NAME, human_size
+from indextts_weights.manifest import BPE_NAME, human_size, sha256_file
 
 # (repo id, file name): what infer_v2.py's IndexTTS2.__init__ reads (docs/checkpoints.md).
 OFFICIAL_FILES: tuple[tuple[str, str], ...] = (
@@ -45,20 +61,74 @@ _NETWORK_ERRORS = frozenset(
         "Timeout",
         "TimeoutException",
         "NetworkError",
+        "RemoteProtocolError",  # the connection dropped mid-file (after the client's retries)
         "ProxyError",
         "SSLError",
     }
 )
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Where hf_hub_download(local_dir=...) records each file's commit and ETag.
+_METADATA_DIR = Path(".cache") / "huggingface" / "download"
 
 
 class DownloadError(WeightsError):
-    """A file could not be fetched (no ``huggingface_hub``, no network, hub refusal)."""
+    """A file could not be fetched (no ``huggingface_hub``, no network, hub refusal,
+    checksum mismatch)."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One official file as the hub describes it (``HEAD /{repo}/resolve/main/{file}``).
+
+    ``sha256`` is the hub's LFS checksum (``None`` for a regular git file, whose ETag is a
+    git blob id); ``cached`` says the copy in the cache is already this version.
+    """
+
+    repo_id: str
+    filename: str
+    size: int | None
+    etag: str
+    commit: str
+    cached: bool
+
+    @property
+    def sha256(self) -> str | None:
+        return self.etag if _SHA256.match(self.etag) else None
+
+    @property
+    def name(self) -> str:
+        return f"{self.repo_id}/{self.filename}"
 
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/indextts-mlx/official`` (``~/.cache/indextts-mlx/official``)."""
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
     return cache / "indextts-mlx" / "official"
+
+
+def hub_endpoint() -> str | None:
+    """``$HF_ENDPOINT`` read now (``huggingface_hub`` reads it once, at import)."""
+    value = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/")
+    return value or None
+
+
+def is_offline() -> bool:
+    """``HF_HUB_OFFLINE`` (read now, or as ``huggingface_hub`` read it at import)."""
+    value = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    if value in {"1", "ON", "YES", "TRUE"}:
+        return True
+    hub = sys.modules.get("huggingface_hub.constants")
+    return bool(getattr(hub, "HF_HUB_OFFLINE", False))
+
+
+def _hub() -> ModuleType:
+    try:
+        import huggingface_hub
+    except ImportError as exc:
+        raise DownloadError(
+            f"downloading needs huggingface_hub, which is not installed: {INSTALL_HINT}"
+        ) from exc
+    return huggingface_hub
 
 
 def _is_network_error(exc: BaseException) -> bool:
@@ -70,33 +140,184 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def fetch_file(repo_id: str, filename: str, cache_dir: Path) -> Path:
-    """Download ``repo_id``'s ``filename`` to ``cache_dir / repo_id / filename`` (skipped
-    when already there and up to date) and return its path.
+def _hub_error(name: str, exc: Exception) -> DownloadError:
+    if _is_network_error(exc):
+        return DownloadError(
+            f"cannot reach the Hugging Face Hub to fetch {name} ({type(exc).__name__}): "
+            "check the network connection (or HF_ENDPOINT / proxy settings) and try again"
+        )
+    return DownloadError(f"could not download {name}: {type(exc).__name__}: {_first_line(exc)}")
+
+
+def _recorded_etag(local_dir: Path, filename: str) -> str | None:
+    """The ETag ``hf_hub_download`` recorded for ``local_dir / filename`` (or ``None``)."""
+    try:
+        lines = (local_dir / _METADATA_DIR / f"{filename}.metadata").read_text().splitlines()
+    except OSError:
+        return None
+    return lines[1].strip() if len(lines) > 1 else None
+
+
+def remote_file(repo_id: str, filename: str, cache_dir: Path) -> RemoteFile:
+    """Ask the hub for ``repo_id``'s ``filename``: size, ETag, commit (one ``HEAD``).
 
     Raises:
-        DownloadError: ``huggingface_hub`` is not installed, the hub is unreachable, or it
-            refused the file.
+        DownloadError: no ``huggingface_hub``, the hub unreachable, or it refused.
     """
+    hub = _hub()
+    name = f"{repo_id}/{filename}"
+    endpoint = hub_endpoint()
     try:
-        from huggingface_hub import hf_hub_download
-    except ImportError as exc:
-        raise DownloadError(
-            f"downloading needs huggingface_hub, which is not installed: {INSTALL_HINT}"
-        ) from exc
-    try:
-        path = hf_hub_download(repo_id, filename, local_dir=str(cache_dir / repo_id))
+        url = hub.hf_hub_url(repo_id, filename, endpoint=endpoint)
+        meta = hub.get_hf_file_metadata(url, endpoint=endpoint)
     except Exception as exc:
-        if _is_network_error(exc):
-            raise DownloadError(
-                f"cannot reach the Hugging Face Hub to fetch {repo_id}/{filename} "
-                f"({type(exc).__name__}): check the network connection (or HF_ENDPOINT / "
-                "proxy settings) and try again"
-            ) from exc
+        raise _hub_error(name, exc) from exc
+    if not meta.etag or not meta.commit_hash:
         raise DownloadError(
-            f"could not download {repo_id}/{filename}: {type(exc).__name__}: {_first_line(exc)}"
-        ) from exc
-    return Path(path)
+            f"could not download {name}: the answer from {url} has no ETag or X-Repo-Commit "
+            "(is HF_ENDPOINT a Hugging Face Hub?)"
+        )
+    local_dir = cache_dir / repo_id
+    cached = (local_dir / filename).is_file() and _recorded_etag(local_dir, filename) == meta.etag
+    return RemoteFile(repo_id, filename, meta.size, meta.etag, meta.commit_hash, cached)
+
+
+class _Totals:
+    """Bytes fetched so far, across files (fed by :class:`_FileBar`)."""
+
+    def __init__(self, total: int, stream: Any = None) -> None:
+        self.total = total
+        self.done = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.label = ""
+        self._shown = 0.0
+
+    def advance(self, n: int, file_done: int, file_total: int | None) -> None:
+        self.done += n
+        if not self.live or time.monotonic() - self._shown < 0.2:
+            return
+        self._shown = time.monotonic()
+        part = f"{human_size(file_done)}/{human_size(file_total)}" if file_total else ""
+        whole = f"{human_size(self.done)}/{human_size(self.total)}"
+        self.stream.write(f"\r{self.label} {part}  (total {whole})\033[K")
+        self.stream.flush()
+
+    def end_line(self) -> None:
+        if self.live:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _bar_class(totals: _Totals) -> type:
+    """A tqdm-compatible class for ``hf_hub_download(tqdm_class=...)`` feeding ``totals``."""
+
+    class _FileBar:
+        def __init__(self, *args: Any, total: int | None = None, initial: int = 0, **_: Any):
+            self.total, self.n = total, initial
+            totals.advance(initial, self.n, self.total)
+
+        def update(self, n: int | float | None = 1) -> None:
+            step = int(n or 0)
+            self.n += step
+            totals.advance(step, self.n, self.total)
+
+        def update_transfer(self, n: int | float | None = 1) -> None:
+            """Xet's transfer bytes: already counted through :meth:`update`."""
+
+        def set_postfix_str(self, *args: Any, **kwargs: Any) -> None: ...
+
+        def set_description(self, *args: Any, **kwargs: Any) -> None: ...
+
+        def refresh(self, *args: Any, **kwargs: Any) -> None: ...
+
+        def close(self) -> None: ...
+
+        def __enter__(self) -> _FileBar:
+            return self
+
+        def __exit__(self, *exc: object) -> None: ...
+
+    return _FileBar
+
+
+def fetch_file(remote: RemoteFile, cache_dir: Path, *, bar: type | None = None) -> Path:
+    """Download ``remote`` to ``cache_dir / repo_id / filename`` (skipped when that copy is
+    already this version), check its SHA-256 against the hub's, and return its path.
+
+    Raises:
+        DownloadError: the hub unreachable or refusing, or the bytes do not match the
+            hub's checksum (the file is then removed).
+    """
+    hub = _hub()
+    local_dir = cache_dir / remote.repo_id
+    try:
+        path = Path(
+            hub.hf_hub_download(
+                remote.repo_id,
+                remote.filename,
+                revision=remote.commit or None,  # the version whose size was reported
+                local_dir=str(local_dir),
+                endpoint=hub_endpoint(),
+                tqdm_class=bar,
+            )
+        )
+    except Exception as exc:
+        raise _hub_error(remote.name, exc) from exc
+    if remote.sha256 is not None and not remote.cached:
+        actual = sha256_file(path)
+        if actual != remote.sha256:
+            path.unlink(missing_ok=True)
+            raise DownloadError(
+                f"{remote.name} is corrupted: its SHA-256 is {actual}, the hub's is "
+                f"{remote.sha256} (the file was removed: run the command again)"
+            )
+    return path
+
+
+def _cached_file(repo_id: str, filename: str, cache_dir: Path) -> RemoteFile:
+    """Offline: the cached copy of a file, or a :class:`DownloadError` saying it is not there."""
+    local_dir = cache_dir / repo_id
+    path = local_dir / filename
+    if not path.is_file():
+        raise DownloadError(
+            f"offline (HF_HUB_OFFLINE=1) and {repo_id}/{filename} is not in the cache "
+            f"({path}): unset HF_HUB_OFFLINE to download it"
+        )
+    etag = _recorded_etag(local_dir, filename) or ""
+    return RemoteFile(repo_id, filename, path.stat().st_size, etag, "", cached=True)
+
+
+def converter_sources(fetched: dict[tuple[str, str], Path]) -> dict[str, Path]:
+    """``convert``'s name (a converter's, or ``"bpe_model"``) → the fetched file it reads,
+    from each converter's ``origin`` (``"repo: filename"``)."""
+    by_origin = {
+        (repo, filename): name
+        for name, converter in CONVERTERS.items()
+        for repo, _, filename in [converter.origin.partition(": ")]
+    }
+    by_origin["IndexTeam/IndexTTS-2", BPE_NAME] = "bpe_model"
+    return {by_origin[key]: path for key, path in fetched.items() if key in by_origin}
+
+
+def _delete_originals(paths: list[Path], cache_dir: Path) -> int:
+    """Remove the downloaded files, ``hf_hub_download``'s records of them and the folders
+    left empty; return the bytes freed."""
+    freed = 0
+    for path in paths:
+        if path.is_file():
+            freed += path.stat().st_size
+            path.unlink()
+    for repo_id in {repo for repo, _ in OFFICIAL_FILES}:
+        shutil.rmtree(cache_dir / repo_id / ".cache", ignore_errors=True)
+        folder = cache_dir / repo_id
+        for sub in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if sub.is_dir() and not any(sub.iterdir()):
+                sub.rmdir()
+        for sub in (folder, folder.parent):
+            if sub != cache_dir and sub.is_dir() and not any(sub.iterdir()):
+                sub.rmdir()
+    return freed
 
 
 def download(
@@ -104,38 +325,90 @@ def download(
     *,
     cache_dir: str | Path | None = None,
     force: bool = False,
+    convert_files: bool = True,
+    delete_originals: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
     """Fetch every file of :data:`OFFICIAL_FILES` into ``cache_dir``, then convert them
     into ``out_dir`` (with its ``manifest.json``).
 
     The outputs are checked before anything is fetched: existing ones are an error
-    unless ``force``.
+    unless ``force``. The hub is asked for every file's size first (one ``HEAD`` each)
+    and the total is reported before the first byte is fetched.
+
+    Args:
+        convert_files: ``False`` stops after fetching (nothing is written to ``out_dir``).
+        delete_originals: after a successful conversion, remove the fetched files from
+            ``cache_dir`` (by default nothing is removed).
 
     Returns:
-        :func:`~indextts_weights.convert.convert`'s name → written path.
+        :func:`~indextts_weights.convert.convert`'s name → written path, or (with
+        ``convert_files=False``) ``repo_id/filename`` → the fetched file.
 
     Raises:
-        DownloadError: a file could not be fetched.
+        DownloadError: a file could not be fetched or does not match the hub's checksum.
         WeightsError: outputs exist (without ``force``) or conversion failed.
     """
     out_dir = Path(out_dir)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    outputs = [WEIGHT_FILES[n] for n in CONVERTERS] + [BPE_NAME]
-    existing = [name for name in outputs if (out_dir / name).exists()]
-    if existing and not force:
+    say = progress or (lambda line: None)
+    if delete_originals and not convert_files:
         raise WeightsError(
-            f"refusing to overwrite {len(existing)} existing file(s) in {out_dir}: "
-            f"{', '.join(existing)} (pass --force to replace them)"
+            "--delete-originals removes the originals after converting them: "
+            "it cannot be combined with --no-convert"
+        )
+    if convert_files:
+        outputs = [WEIGHT_FILES[n] for n in CONVERTERS] + [BPE_NAME]
+        existing = [name for name in outputs if (out_dir / name).exists()]
+        if existing and not force:
+            raise WeightsError(
+                f"refusing to overwrite {len(existing)} existing file(s) in {out_dir}: "
+                f"{', '.join(existing)} (pass --force to replace them)"
+            )
+    offline = is_offline()
+    if offline:
+        remotes = [_cached_file(repo, name, cache_dir) for repo, name in OFFICIAL_FILES]
+        total = sum(r.size or 0 for r in remotes)
+        say(
+            f"offline (HF_HUB_OFFLINE=1): using the {len(remotes)} cached files "
+            f"({human_size(total)}) in {cache_dir}"
+        )
+    else:
+        remotes = [remote_file(repo, name, cache_dir) for repo, name in OFFICIAL_FILES]
+        total = sum(r.size or 0 for r in remotes)
+        missing = sum(r.size or 0 for r in remotes if not r.cached)
+        say(
+            f"{len(remotes)} files from the Hugging Face Hub, {human_size(total)} in total, "
+            f"{human_size(missing)} to download into {cache_dir}"
         )
     cache_dir.mkdir(parents=True, exist_ok=True)
-    total = len(OFFICIAL_FILES)
-    for index, (repo_id, filename) in enumerate(OFFICIAL_FILES, 1):
+    totals = _Totals(total)
+    fetched: dict[tuple[str, str], Path] = {}
+    for index, remote in enumerate(remotes, 1):
         start = time.perf_counter()
-        path = fetch_file(repo_id, filename, cache_dir)
-        if progress:
-            progress(
-                f"[{index}/{total}] {repo_id}/{filename}: {human_size(path.stat().st_size)} "
-                f"in {time.perf_counter() - start:.2f} s (in {path.parent})"
-            )
-    return convert(cache_dir, out_dir, force=force, progress=progress)
+        totals.label = f"[{index}/{len(remotes)}] {remote.name}"
+        if offline:
+            path = cache_dir / remote.repo_id / remote.filename
+            totals.done += remote.size or 0
+        else:
+            path = fetch_file(remote, cache_dir, bar=_bar_class(totals))
+            totals.done = max(totals.done, sum(r.size or 0 for r in remotes[:index]))
+        totals.end_line()
+        how = "cached" if remote.cached else f"in {time.perf_counter() - start:.2f} s"
+        checked = ", SHA-256 ok" if remote.sha256 and not remote.cached else ""
+        say(
+            f"[{index}/{len(remotes)}] {remote.name}: {human_size(path.stat().st_size)} "
+            f"{how}{checked} (total {human_size(totals.done)} of {human_size(total)}; "
+            f"in {path.parent})"
+        )
+        fetched[remote.repo_id, remote.filename] = path
+    if not convert_files:
+        return {f"{repo}/{name}": path for (repo, name), path in fetched.items()}
+    sources = converter_sources(fetched)
+    written = convert(
+        cache_dir, out_dir, only=tuple(sources), files=sources, force=force, progress=progress
+    )
+    if delete_originals:
+        freed = _delete_originals(list(fetched.values()), cache_dir)
+        say(f"removed the downloaded originals ({human_size(freed)}) from {cache_dir}")
+    return written

@@ -1,0 +1,213 @@
+"""``indextts-weights download`` with the real ``huggingface_hub`` client against a hub on
+loopback (:mod:`indextts_weights.testing_hub`): the installed entry point in a subprocess
+with ``HF_ENDPOINT`` pointing there, ``HF_HOME`` in a temporary folder. Nothing here
+reaches the internet.
+
+The ten official files are served as seeded random bytes in the official repositories'
+layouts, so these runs use ``--no-convert``; download + convert is tested in-process in
+``test_cli.py`` on the convertible tiny checkpoints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indextts_weights.download import OFFICIAL_FILES
+from indextts_weights.testing_hub import OFFICIAL_REPOS, LoopbackHub, closed_port_endpoint
+
+GPT = ("IndexTeam/IndexTTS-2", "gpt.pth")
+CODEC = ("amphion/MaskGCT", "semantic_codec/model.safetensors")
+
+
+def _command() -> list[str]:
+    exe = shutil.which("indextts-weights") or str(Path(sys.executable).parent / "indextts-weights")
+    return [exe] if Path(exe).exists() else [sys.executable, "-m", "indextts_weights.cli"]
+
+
+def seeded_files(seed: int = 13) -> dict[tuple[str, str], bytes]:
+    """The official files as random bytes (a few KiB to ~200 KiB each)."""
+    rng = np.random.default_rng(seed)
+    return {
+        key: rng.integers(0, 256, 2048 + 20_000 * i, dtype=np.uint8).tobytes()
+        for i, key in enumerate(OFFICIAL_FILES)
+    }
+
+
+@pytest.fixture
+def hub():
+    with LoopbackHub(seeded_files()) as served:
+        yield served
+
+
+@pytest.fixture
+def run(tmp_path):
+    """``run(endpoint, *args, offline=False)``: the entry point with a clean hub env."""
+
+    def invoke(endpoint: str, *args: object, offline: bool = False):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+        env.update(
+            HF_ENDPOINT=endpoint,
+            HF_HOME=str(tmp_path / "hf-home"),
+            HF_HUB_CACHE=str(tmp_path / "hf-home" / "hub"),
+            HF_HUB_DISABLE_TELEMETRY="1",
+            HF_HUB_ETAG_TIMEOUT="5",
+            HF_HUB_DOWNLOAD_TIMEOUT="5",
+        )
+        if offline:
+            env["HF_HUB_OFFLINE"] = "1"
+        return subprocess.run(
+            [*_command(), *map(str, args)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+            env=env,
+        )
+
+    return invoke
+
+
+def _fetch_args(tmp_path: Path) -> tuple[object, ...]:
+    return ("download", "--no-convert", "--out", tmp_path / "w", "--cache", tmp_path / "cache")
+
+
+def _cached(tmp_path: Path, key: tuple[str, str]) -> Path:
+    return tmp_path / "cache" / key[0] / key[1]
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_full_download_reports_the_total_first_and_checks_every_file(hub, run, tmp_path):
+    assert {repo for repo, _ in OFFICIAL_FILES} == set(OFFICIAL_REPOS)
+    result = run(hub.endpoint, *_fetch_args(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    total = sum(len(hub.file(*key).data) for key in OFFICIAL_FILES)
+    assert lines[0].startswith(f"10 files from the Hugging Face Hub, {_size(total)} in total, ")
+    assert lines[0].endswith(f"{_size(total)} to download into {tmp_path / 'cache'}")
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == 10
+    assert progress[0].startswith("[1/10] IndexTeam/IndexTTS-2/gpt.pth: ")
+    assert all("SHA-256 ok" in line for line in progress)
+    assert progress[-1].split("(total ")[1].startswith(f"{_size(total)} of {_size(total)};")
+    for key in OFFICIAL_FILES:
+        path = _cached(tmp_path, key)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == hub.file(*key).sha256
+    assert f"{'/'.join(CODEC)}: {_cached(tmp_path, CODEC)}" in result.stdout
+    # every HEAD asked the hub; the bytes came from the CDN (another origin), one GET each
+    gets = [r for r in hub.requests if r.method == "GET" and not r.path.startswith("/api/")]
+    assert {r.server for r in gets} == {"cdn"} and len(gets) == 10
+    assert not (tmp_path / "w").exists()  # --no-convert writes nothing there
+
+    before = len(hub.requests)
+    again = run(hub.endpoint, *_fetch_args(tmp_path))
+    assert again.returncode == 0, again.stderr
+    assert f"in total, 0 B to download into {tmp_path / 'cache'}" in again.stderr
+    assert again.stderr.count(" cached (total ") == 10
+    assert not [r for r in hub.requests[before:] if r.server == "cdn"]  # nothing re-fetched
+
+
+def test_a_connection_cut_mid_file_is_resumed_with_a_range_request(hub, run, tmp_path):
+    # The client writes in chunks of DOWNLOAD_CHUNK_SIZE (10 MiB) and resumes from the last
+    # whole chunk: serve a file of 1.5 chunks and cut it after 1.2.
+    from huggingface_hub.constants import DOWNLOAD_CHUNK_SIZE as CHUNK
+
+    rng = np.random.default_rng(1)
+    blob = hub.add(*GPT, rng.integers(0, 256, CHUNK * 3 // 2, dtype=np.uint8).tobytes())
+    hub.cut(*GPT, after=CHUNK * 6 // 5)
+    result = run(hub.endpoint, *_fetch_args(tmp_path))
+    assert result.returncode == 0, result.stderr
+    first, second = hub.downloads(GPT[1])
+    assert "range" not in first.headers
+    assert second.headers["range"] == f"bytes={CHUNK}-"  # resumed after the written chunk
+    assert "Trying to resume download..." in result.stderr
+    data = _cached(tmp_path, GPT).read_bytes()
+    assert len(data) == len(blob.data)
+    assert hashlib.sha256(data).hexdigest() == blob.sha256
+    assert "[1/10] IndexTeam/IndexTTS-2/gpt.pth: " in result.stderr
+    assert not [p for p in _files_under(tmp_path / "cache") if p.name.endswith(".incomplete")]
+
+
+def test_a_corrupted_byte_is_one_clear_error_and_nothing_is_kept(hub, run, tmp_path):
+    hub.corrupt(*CODEC)
+    result = run(hub.endpoint, "download", "--out", tmp_path / "w", "--cache", tmp_path / "cache")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    sha = hub.file(*CODEC).sha256
+    assert lines[-1].startswith(f"error: {'/'.join(CODEC)} is corrupted: its SHA-256 is ")
+    assert lines[-1].endswith(f"the hub's is {sha} (the file was removed: run the command again)")
+    assert [line for line in lines if line.startswith("error")] == [lines[-1]]
+    assert not _cached(tmp_path, CODEC).exists()
+    assert not (tmp_path / "w").exists()  # conversion never started
+    assert "[6/10] IndexTeam/IndexTTS-2/feat2.pt" in result.stderr  # earlier files are kept
+
+    hub.corrupt(*CODEC, corrupt=False)
+    fixed = run(hub.endpoint, *_fetch_args(tmp_path))
+    assert fixed.returncode == 0, fixed.stderr
+    assert hashlib.sha256(_cached(tmp_path, CODEC).read_bytes()).hexdigest() == sha
+    assert fixed.stderr.count(" cached (total ") == 6  # only the rest is fetched
+
+
+def test_an_unreachable_hub_is_one_line_exit_2_and_nothing_written(run, tmp_path):
+    result = run(
+        closed_port_endpoint(),
+        "download",
+        "--out",
+        tmp_path / "w",
+        "--cache",
+        tmp_path / "cache",
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot reach the Hugging Face Hub to fetch IndexTeam/IndexTTS-2/gpt.pth "
+        "(ConnectError): check the network connection (or HF_ENDPOINT / proxy settings) "
+        "and try again"
+    ]
+    assert result.stdout == ""
+    assert not (tmp_path / "w").exists()
+    assert _files_under(tmp_path / "cache") == []
+
+
+def test_offline_with_everything_cached_needs_no_network(hub, run, tmp_path):
+    assert run(hub.endpoint, *_fetch_args(tmp_path)).returncode == 0
+    hub.close()  # from here on, any request would be refused
+    result = run(closed_port_endpoint(), *_fetch_args(tmp_path), offline=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("offline (HF_HUB_OFFLINE=1): using the 10 cached files (")
+    assert sum(" cached (total " in line for line in lines) == 10
+
+    _cached(tmp_path, GPT).unlink()
+    missing = run(closed_port_endpoint(), *_fetch_args(tmp_path), offline=True)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"error: offline (HF_HUB_OFFLINE=1) and IndexTeam/IndexTTS-2/gpt.pth is not in the "
+        f"cache ({_cached(tmp_path, GPT)}): unset HF_HUB_OFFLINE to download it"
+    ]
+
+
+def test_an_unknown_repository_is_the_hubs_refusal_in_one_line(run, tmp_path):
+    with LoopbackHub({("someone/else", "x.bin"): b"x"}) as other:
+        result = run(other.endpoint, *_fetch_args(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: could not download IndexTeam/IndexTTS-2/gpt.pth: RepositoryNotFoundError: "
+        + result.stderr.split("RepositoryNotFoundError: ", 1)[1].strip()
+    ]
+    assert "404" in result.stderr
+
+
+def _size(n: int) -> str:
+    from indextts_weights.manifest import human_size
+
+    return human_size(n)
