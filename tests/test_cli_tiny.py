@@ -75,6 +75,9 @@ def test_single_synthesis_writes_the_file(setup):
     assert info.format == "FLAC" and info.samplerate == SAMPLE_RATE
     assert info.frames == int(20 * 1.72) * 256  # 20 codes (no stop) → 34 frames → 8704 samples
     assert "wrote" in done.stderr and "Traceback" not in done.stderr
+    for name in ("w2vbert", "gpt", "s2mel", "bigvgan"):  # a bar per model as it loads
+        assert done.stderr.count(f"loading {name} (") == 1, done.stderr
+        assert done.stderr.count(f"loaded {name} (") == 1
 
 
 def test_bad_voice_is_one_line_exit_2(setup):

@@ -162,3 +162,31 @@ def test_disk_cache_serves_a_new_instance(tiny, monkeypatch):
     assert not second.models.is_loaded("w2vbert")
     with pytest.raises(WeightsLoadError, match=r"loading w2vbert\.npz: the encoders must not"):
         render(IndexTTS2(weights, progress=False), voice, seed=7)  # no cache: needs them
+
+
+class _Recorder:
+    def __init__(self):
+        self.events = []
+
+    def start(self, name, total_bytes):
+        self.events.append(["start", name, total_bytes, 0])
+
+    def advance(self, nbytes):
+        self.events[-1][3] += nbytes
+
+    def done(self, name, seconds):
+        assert self.events[-1][1] == name and seconds >= 0
+        self.events[-1][0] = "done"
+
+
+def test_load_progress_is_told_the_bytes_of_each_file(tiny):
+    weights = tiny[0]
+    recorder = _Recorder()
+    IndexTTS2(weights, progress=recorder, eager=True)
+    names = [name for _, name, _, _ in recorder.events]
+    assert names == list(models.MODELS)
+    for state, name, total, read in recorder.events:
+        files = models.ModelSet.__dict__[name].files
+        size = sum(weights.path(f).stat().st_size for f in files)
+        assert state == "done" and total == size
+        assert size <= read <= 1.1 * size + 65536  # the zip directories are read twice

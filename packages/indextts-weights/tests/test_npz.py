@@ -8,7 +8,15 @@ import pytest
 
 from indextts_weights.errors import WeightsError
 from indextts_weights.loading import expected_shapes, load_module
-from indextts_weights.npz import FORMAT_VERSION, META_KEY, check_state, read_npz, save_npz
+from indextts_weights.npz import (
+    FORMAT_VERSION,
+    META_KEY,
+    check_state,
+    npz_keys,
+    read_npz,
+    reading_progress,
+    save_npz,
+)
 
 
 def test_roundtrip_records_format_and_model(tmp_path):
@@ -83,3 +91,24 @@ def test_atomic_files_get_a_normal_mode_and_leave_no_temp_on_error(tmp_path):
         assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["out.bin"]
     finally:
         os.umask(umask)
+
+
+def test_reading_progress_counts_the_bytes_of_each_read(tmp_path):
+    arrays = {f"w{i}": np.arange(10_000, dtype=np.float32) + i for i in range(5)}
+    path = save_npz(tmp_path / "m.npz", arrays, model="m")
+    reads: list[int] = []
+    with reading_progress(reads.append):
+        got = read_npz(path, model="m")
+    assert all(np.array_equal(got[k], v) for k, v in arrays.items())
+    size = path.stat().st_size
+    assert size <= sum(reads) <= size + 65536  # every byte, plus the zip directory again
+    assert all(n > 0 for n in reads) and len(reads) > 1
+    read_npz(path, model="m")  # outside the block: nobody is told
+    assert sum(reads) <= size + 65536
+
+
+def test_npz_keys_lists_the_arrays_without_the_metadata(tmp_path):
+    path = save_npz(tmp_path / "m.npz", {"b": np.zeros(3), "a": np.ones(2)}, model="m")
+    assert sorted(npz_keys(path)) == ["a", "b"] and META_KEY not in npz_keys(path)
+    with pytest.raises(WeightsError, match="not found"):
+        npz_keys(tmp_path / "absent.npz")

@@ -35,6 +35,7 @@ from indextts_mlx.errors import IndexTTSError
 from indextts_mlx.output import FORMATS, audio_format_for, write_audio
 from indextts_weights import WeightsConfig, WeightsError
 from indextts_weights.cli_boundary import error_boundary
+from indextts_weights.manifest import human_size
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -73,12 +74,34 @@ def _make_tts(
     """The pipeline (a seam for tests)."""
     from indextts_mlx import IndexTTS2
 
-    def loaded(name: str, seconds: float) -> None:
-        click.echo(f"loaded {name} ({seconds:.1f} s)", err=True)
+    progress = False if quiet else _LoadBars()
+    return IndexTTS2(weights, progress=progress, cache_dir=cache_dir, low_memory=low_memory)
 
-    return IndexTTS2(
-        weights, progress=False if quiet else loaded, cache_dir=cache_dir, low_memory=low_memory
-    )
+
+class _LoadBars:
+    """A bar per model as it loads: the bytes of its files read so far."""
+
+    def __init__(self) -> None:
+        self.bar: ProgressBar[int] | None = None
+        self.total = self.seen = 0
+
+    def start(self, name: str, total_bytes: int) -> None:
+        label = f"loading {name} ({human_size(total_bytes)})"
+        self.total, self.seen = max(total_bytes, 1), 0
+        self.bar = click.progressbar(length=self.total, label=label, file=sys.stderr)
+
+    def advance(self, nbytes: int) -> None:
+        step = min(nbytes, self.total - self.seen)  # the zip directory is read twice
+        if self.bar is not None and step > 0:
+            self.bar.update(step)
+            self.seen += step
+
+    def done(self, name: str, seconds: float) -> None:
+        if self.bar is not None:
+            self.bar.update(self.total - self.seen)
+            self.bar.render_finish()
+            self.bar = None
+        click.echo(f"loaded {name} ({seconds:.1f} s)", err=True)
 
 
 def _read_text(text: str | None, text_file: Path | None) -> str | None:

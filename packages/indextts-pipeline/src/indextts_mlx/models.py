@@ -3,8 +3,9 @@
 Loading is lazy by default: the first synthesis loads what it needs (W2V-BERT, the codec
 and CAMPPlus for a new speaker; the GPT; S2Mel; BigVGAN), and a later one reuses them.
 ``load_all()`` loads everything up front (what ``IndexTTS2(eager=True)`` does). Each load
-reports ``(name, seconds)`` to an optional callback, which the pipeline turns into a
-progress line on stderr. A file that cannot be loaded raises
+reports to an optional :class:`LoadProgress`: its start with the bytes to read, the bytes
+as they are read (a progress bar), and its end with the seconds it took. A file that
+cannot be loaded raises
 :class:`~indextts_mlx.errors.WeightsLoadError` naming it, and is tried again on next use.
 """
 
@@ -12,16 +13,47 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Generic, TypeVar, cast, overload
+from typing import Generic, Protocol, TypeVar, cast, overload, runtime_checkable
 
 import mlx.core as mx
 
 from indextts_mlx.errors import translate_errors
 from indextts_weights import WeightsConfig, load
+from indextts_weights.npz import reading_progress
 
 T = TypeVar("T")
-Progress = Callable[[str, float], None]
+
+
+@runtime_checkable
+class LoadProgress(Protocol):
+    """Told how the loading of each model goes (the CLI draws a bar from it)."""
+
+    def start(self, name: str, total_bytes: int) -> None:
+        """``name`` starts loading; its files hold ``total_bytes``."""
+
+    def advance(self, nbytes: int) -> None:
+        """``nbytes`` more were read (they add up to about ``total_bytes``)."""
+
+    def done(self, name: str, seconds: float) -> None:
+        """``name`` is loaded, after ``seconds``."""
+
+
+class WhenLoaded:
+    """A :class:`LoadProgress` that only calls ``on_done(name, seconds)`` per model."""
+
+    def __init__(self, on_done: Callable[[str, float], None]) -> None:
+        self.on_done = on_done
+
+    def start(self, name: str, total_bytes: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def done(self, name: str, seconds: float) -> None:
+        self.on_done(name, seconds)
 
 
 class _Model(Generic[T]):
@@ -69,9 +101,9 @@ class ModelSet:
     #: ``speaker_matrix.npz`` ``(n_i, 192)``.
     emotion_matrices = _Model(load.load_emotion_matrices, "emotion_matrix", "speaker_matrix")
 
-    def __init__(self, weights: WeightsConfig, on_load: Progress | None = None) -> None:
+    def __init__(self, weights: WeightsConfig, progress: LoadProgress | None = None) -> None:
         self.weights = weights
-        self.on_load = on_load
+        self.progress = progress
         self._loaded: dict[str, object] = {}
 
     def _load(self, model: _Model[T]) -> T:
@@ -80,12 +112,16 @@ class ModelSet:
         paths: list[Path] = [self.weights.path(f) for f in model.files]
         start = time.perf_counter()
         with translate_errors(f"loading {', '.join(p.name for p in paths)}", loading=True):
-            loaded = model.loader(*paths)
+            progress = self.progress
+            if progress is not None:
+                progress.start(model.name, sum(p.stat().st_size for p in paths))
+            with reading_progress(progress.advance) if progress else nullcontext():
+                loaded = model.loader(*paths)
             if isinstance(loaded, mx.array | tuple | list):
                 mx.eval(loaded)  # modules arrive evaluated; tables are made so here
         self._loaded[model.name] = loaded
-        if self.on_load is not None:
-            self.on_load(model.name, time.perf_counter() - start)
+        if self.progress is not None:
+            self.progress.done(model.name, time.perf_counter() - start)
         return loaded
 
     def is_loaded(self, name: str) -> bool:

@@ -46,7 +46,7 @@ from indextts_mlx.conditioning import (
 )
 from indextts_mlx.emotion_args import EMOTION_SCALE, EmotionMode
 from indextts_mlx.errors import InputTextError, ModelInputError, translate_errors
-from indextts_mlx.models import ModelSet
+from indextts_mlx.models import LoadProgress, ModelSet, WhenLoaded
 from indextts_mlx.output import audio_format_for, write_audio
 from indextts_mlx.result import SAMPLE_RATE, SegmentResult, SynthesisResult
 from indextts_mlx.settings import SynthesisRequest
@@ -77,6 +77,18 @@ OnCode = Callable[[int, int], None]
 
 def _stderr_progress(name: str, seconds: float) -> None:
     print(f"indextts-mlx: loaded {name} in {seconds:.1f} s", file=sys.stderr, flush=True)
+
+
+def _load_progress(
+    progress: bool | Callable[[str, float], None] | LoadProgress,
+) -> LoadProgress | None:
+    if progress is True:
+        return WhenLoaded(_stderr_progress)
+    if not progress:
+        return None
+    if isinstance(progress, LoadProgress):
+        return progress
+    return WhenLoaded(progress)
 
 
 @contextmanager
@@ -137,8 +149,9 @@ class IndexTTS2:
             Every required file is checked here; one error says what is missing.
         eager: load every model now instead of on first use (lazy is the default: a
             first synthesis then includes the loading).
-        progress: print a line to stderr as each model loads (or a callable
-            ``(name, seconds)``; False for silence).
+        progress: print a line to stderr as each model loads; or a callable
+            ``(name, seconds)``, or a :class:`~indextts_mlx.models.LoadProgress` (told the
+            bytes as they are read: a progress bar); False for silence.
         cache_dir: also keep encoded prompts on disk there (``.npz`` per prompt content),
             so a new process skips W2V-BERT and CAMPPlus for a known voice.
         low_memory: release the prompt encoders (~1.7 GB) after each new prompt.
@@ -152,7 +165,7 @@ class IndexTTS2:
         weights: WeightsConfig | PathLike | None = None,
         *,
         eager: bool = False,
-        progress: bool | Callable[[str, float], None] = True,
+        progress: bool | Callable[[str, float], None] | LoadProgress = True,
         cache_dir: PathLike | None = None,
         low_memory: bool = False,
     ) -> None:
@@ -161,8 +174,7 @@ class IndexTTS2:
         with translate_errors("weights"):
             weights.validate()
         self.weights = weights
-        on_load = _stderr_progress if progress is True else (progress or None)
-        self.models = ModelSet(weights, on_load)
+        self.models = ModelSet(weights, _load_progress(progress))
         self.cache = ConditioningCache(cache_dir)
         self.low_memory = low_memory
         self._front_end: TextFrontEnd | None = None

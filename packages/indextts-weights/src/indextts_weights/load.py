@@ -18,7 +18,7 @@ import numpy as np
 
 from indextts_weights.errors import WeightsError
 from indextts_weights.loading import load_module
-from indextts_weights.npz import args_from_record, check_state, read_config, read_npz
+from indextts_weights.npz import args_from_record, check_state, npz_keys, read_config, read_npz
 from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
 from mlx_indextts_models.config import VectorArgs
@@ -97,8 +97,8 @@ def load_gpt(path: str | Path, args: UnifiedVoiceArgs | None = None) -> UnifiedV
 
 
 def _w2vbert_layers(path: str | Path) -> int:
-    arrays = read_npz(path, model="w2vbert")
-    layers = {int(m.group(1)) for k in arrays if (m := re.match(r"encoder\.layers\.(\d+)\.", k))}
+    keys = npz_keys(path)  # the names only: the 2.3 GB of arrays are read once, by the load
+    layers = {int(m.group(1)) for k in keys if (m := re.match(r"encoder\.layers\.(\d+)\.", k))}
     if not layers or layers != set(range(len(layers))):
         raise WeightsError(f"{path}: encoder layers {sorted(layers)} are not 0..N-1")
     return len(layers)

@@ -10,10 +10,13 @@ build a non-default model from the record (:func:`args_from_record`).
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import numpy as np
 
@@ -69,6 +72,59 @@ def save_npz(
     return path
 
 
+#: Told the bytes each read of an NPZ file returns, while :func:`reading_progress` runs.
+_ON_BYTES: ContextVar[Callable[[int], None] | None] = ContextVar("on_bytes", default=None)
+
+
+@contextmanager
+def reading_progress(on_bytes: Callable[[int], None]) -> Iterator[None]:
+    """Call ``on_bytes(n)`` for the ``n`` bytes of every read from our NPZ files while the
+    block runs (a progress bar of a model's loading: the bytes add up to about its file
+    size)."""
+    token = _ON_BYTES.set(on_bytes)
+    try:
+        yield
+    finally:
+        _ON_BYTES.reset(token)
+
+
+class _CountingFile(io.FileIO):
+    """A file that reports the size of each read (below the buffering numpy's zip sees)."""
+
+    def __init__(self, path: Path, on_bytes: Callable[[int], None]) -> None:
+        super().__init__(path, "rb")
+        self._on_bytes = on_bytes
+
+    def readinto(self, buffer: Any) -> int | None:
+        n = super().readinto(buffer)
+        if n:
+            self._on_bytes(n)
+        return n
+
+
+def _open(path: Path) -> BinaryIO:
+    on_bytes = _ON_BYTES.get()
+    if on_bytes is None:
+        return open(path, "rb")
+    return io.BufferedReader(_CountingFile(path, on_bytes))
+
+
+def npz_keys(path: str | Path) -> list[str]:
+    """The array names of an NPZ file, without reading the arrays.
+
+    Raises:
+        WeightsError: missing file, or not an NPZ.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return [k for k in data.files if k != META_KEY]
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable NPZ file: {exc}") from exc
+
+
 def read_npz(path: str | Path, *, model: str | None = None) -> dict[str, np.ndarray]:
     """Read one of our NPZ files (no pickle), checking its format version and model name.
 
@@ -91,7 +147,7 @@ def _read(
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with _open(path) as handle, np.load(handle, allow_pickle=False) as data:
             keys = data.files if arrays else [k for k in data.files if k == META_KEY]
             found = {key: data[key] for key in keys}
     except (OSError, ValueError) as exc:
