@@ -6,7 +6,12 @@ the conversion imports torch; here we check what it wrote against the sources.
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from indextts_weights.config import WEIGHT_FILES
@@ -66,3 +71,89 @@ def test_campplus_and_codec_load_strictly(converted):
     codec = load_semantic_codec(converted / "semantic_codec.npz")
     assert not any(k.startswith("decoder.") for k in read_npz(converted / "semantic_codec.npz"))
     assert codec is not None
+
+
+# --- the seeded real-size files laid out as an upstream index-tts checkpoints/ folder ---
+
+_MAIN_FILES = {
+    "gpt": "gpt.pth",
+    "s2mel": "s2mel.pth",
+    "semantic_stats": "wav2vec2bert_stats.pt",
+    "speaker_matrix": "feat1.pt",
+    "emotion_matrix": "feat2.pt",
+}
+_OLD_SNAPSHOTS = {  # HF_HUB_CACHE=./checkpoints/hf_cache: name -> (repo, file in the repo)
+    "semantic_codec": ("amphion/MaskGCT", "semantic_codec/model.safetensors"),
+    "campplus": ("funasr/campplus", "campplus_cn_common.bin"),
+    "w2vbert": ("facebook/w2v-bert-2.0", "model.safetensors"),
+    "bigvgan": ("nvidia/bigvgan_v2_22khz_80band_256x", "bigvgan_generator.pt"),
+}
+_CURRENT_COPIES = {  # indextts/utils/model_download.py: ensure_models_available
+    "semantic_codec": "hf_cache/semantic_codec_model.safetensors",
+    "campplus": "hf_cache/campplus_cn_common.bin",
+    "w2vbert": "hf_cache/w2v-bert-2.0/model.safetensors",
+    "bigvgan": "hf_cache/bigvgan/bigvgan_generator.pt",
+}
+_REV = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _link(link: Path, target: Path) -> None:
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target)
+
+
+def _upstream_checkpoints(root: Path, layout: str) -> dict[str, set[str]]:
+    """The seeded checkpoints (symlinks, no copies) as ``checkpoints/`` in ``layout``;
+    returns name -> the paths (relative to ``root``) that may be chosen."""
+    from parity.converted import _source
+
+    expected: dict[str, set[str]] = {"bpe_model": {"bpe.model"}}
+    (root / "bpe.model").parent.mkdir(parents=True, exist_ok=True)
+    (root / "bpe.model").write_bytes(b"sentencepiece")
+    for name, filename in _MAIN_FILES.items():
+        _link(root / filename, _source(name, 0))
+        expected[name] = {filename}
+    for name, (repo_id, filename) in _OLD_SNAPSHOTS.items():
+        expected[name] = set()
+        if layout in ("older", "migrated"):
+            repo = root / "hf_cache" / f"models--{repo_id.replace('/', '--')}"
+            _link(repo / "blobs" / f"seeded-{name}", _source(name, 0))
+            snapshot_file = repo / "snapshots" / _REV / filename
+            _link(snapshot_file, Path(os.path.relpath(repo / "blobs" / f"seeded-{name}",
+                                                      snapshot_file.parent)))  # fmt: skip
+            (repo / "refs").mkdir()
+            (repo / "refs" / "main").write_text(_REV)
+            expected[name].add(str(snapshot_file.relative_to(root)))
+        if layout in ("current", "migrated"):
+            _link(root / _CURRENT_COPIES[name], _source(name, 0))
+            expected[name].add(_CURRENT_COPIES[name])
+    return expected
+
+
+@pytest.mark.parametrize("layout", ["older", "current", "migrated"])
+def test_upstream_checkpoints_folder_finds_every_seeded_file(tmp_path, layout):
+    """``convert --dry-run`` (the torch-free CLI, as a user runs it) on the real-size seeded
+    files laid out as upstream's ``checkpoints/``: every file is found, each once.
+    (Converting them all again here would take minutes; each file's conversion from the
+    same bytes is what the ``converted`` fixture checks.)"""
+    from parity.converted import _RUN_CONVERT, UV_PYTHON
+
+    root = tmp_path / "checkpoints"
+    expected = _upstream_checkpoints(root, layout)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    result = subprocess.run(
+        [str(UV_PYTHON), "-c", _RUN_CONVERT, "convert", "--src", str(root), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == "dry run: 10 file(s) found, nothing converted"
+    rows = {line.split()[0]: line.split() for line in lines[2:-1]}
+    assert set(rows) == set(expected)
+    for name, paths in expected.items():
+        assert any(path in rows[name] for path in paths), (name, rows[name])
+        copies = "(+1 identical copy)" in " ".join(rows[name])
+        assert copies == (len(paths) == 2), (name, rows[name])

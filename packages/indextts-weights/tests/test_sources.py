@@ -406,3 +406,29 @@ def test_cli_file_option_resolves_a_conflict(tmp_path):
     assert "feat1.pt  (given with --file)" in picked.output
     bad = CliRunner().invoke(main, [*args, "--file", "speaker_matrix"])
     assert bad.exit_code == 2 and "expected --file NAME=PATH" in bad.output
+
+
+def test_cli_dry_run_prints_the_table_and_converts_nothing(tmp_path):
+    main_files(tmp_path / "src")
+    old_hf_cache(tmp_path / "src" / "hf_cache")
+    current_hf_cache(tmp_path / "src")
+    result = CliRunner().invoke(main, ["convert", "--src", str(tmp_path / "src"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 13 and lines[0] == f"official files under {tmp_path / 'src'}:"
+    assert "(+1 identical copy)" in next(line for line in lines if " campplus " in f" {line}")
+    assert lines[-1] == "dry run: 10 file(s) found, nothing converted"
+    (tmp_path / "src" / "gpt.pth").unlink()
+    missing = CliRunner().invoke(main, ["convert", "--src", str(tmp_path / "src"), "--dry-run"])
+    assert missing.exit_code == 2
+    assert missing.output.strip().splitlines()[-1].startswith("error: required file(s) not found")
+    no_out = CliRunner().invoke(main, ["convert", "--src", str(tmp_path / "src")])
+    assert no_out.exit_code == 2 and "Missing option '--out'" in no_out.output
+
+
+def test_a_conflict_of_many_files_names_four_in_the_error(tmp_path):
+    for i in range(6):
+        put(tmp_path / f"copy{i}" / "gpt.pth", b"x" * (i + 1))
+    plan = source_plan(tmp_path, only=("gpt",))
+    assert "copy3/gpt.pth (4 B) and 2 more;" in str(plan.problem())
+    assert format_plan(plan)[-1].count("gpt.pth") == 7  # the table names them all

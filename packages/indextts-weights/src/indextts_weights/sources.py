@@ -37,6 +37,7 @@ from indextts_weights.errors import WeightsError
 from indextts_weights.manifest import human_size
 
 _HASH_CHUNK = 8 << 20
+_LISTED = 4  # conflicting candidates named in an error (the table names them all)
 #: Files at least this large are announced to ``progress`` before they are hashed.
 ANNOUNCE_HASH_BYTES = 64 << 20
 
@@ -136,8 +137,10 @@ class SourcePlan:
             name = choice.wanted.name
             listed = ", ".join(
                 f"{_shown(p, self.src_dir)} ({human_size(p.stat().st_size)})"
-                for p in choice.conflicts
+                for p in choice.conflicts[:_LISTED]
             )
+            if len(choice.conflicts) > _LISTED:
+                listed += f" and {len(choice.conflicts) - _LISTED} more"
             parts.append(
                 f"different files could be {choice.wanted.file} ({name}): {listed}; remove "
                 f"all but one, choose with --file {name}=PATH, or leave it out with --only"
