@@ -211,3 +211,31 @@ def _size(n: int) -> str:
     from indextts_weights.manifest import human_size
 
     return human_size(n)
+
+
+def test_the_progress_bar_fits_the_xet_reporter_too():
+    """The real hub serves these repositories through Xet (``hf_xet``), which the loopback
+    hub does not speak: drive the bar class through the client's Xet progress reporter."""
+    xet = pytest.importorskip("huggingface_hub.utils._xet_progress_reporting")
+    from types import SimpleNamespace
+
+    from indextts_weights.download import _bar_class, _Totals
+
+    totals = _Totals(1000)
+    reporter = xet.XetDownloadProgressReporter(
+        reconstruction_desc="gpt.pth: reconstructing file",
+        total=1000,
+        log_level=30,
+        tqdm_class=_bar_class(totals),
+    )
+    with reporter:
+        for done, sent in ((400, 300), (1000, 700)):
+            report = SimpleNamespace(
+                total_bytes_completed=done,
+                total_transfer_bytes_completed=sent,
+                total_bytes_completion_rate=1.0,
+                total_transfer_bytes_completion_rate=1.0,
+                total_bytes=1000,
+            )
+            reporter.update_progress(report)
+    assert totals.done == 1000  # the file's bytes once, not the transfer bytes on top
