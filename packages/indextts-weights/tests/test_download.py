@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -52,27 +54,31 @@ def run(tmp_path):
     """``run(endpoint, *args, offline=False)``: the entry point with a clean hub env."""
 
     def invoke(endpoint: str, *args: object, offline: bool = False):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-        env.update(
-            HF_ENDPOINT=endpoint,
-            HF_HOME=str(tmp_path / "hf-home"),
-            HF_HUB_CACHE=str(tmp_path / "hf-home" / "hub"),
-            HF_HUB_DISABLE_TELEMETRY="1",
-            HF_HUB_ETAG_TIMEOUT="5",
-            HF_HUB_DOWNLOAD_TIMEOUT="5",
-        )
-        if offline:
-            env["HF_HUB_OFFLINE"] = "1"
         return subprocess.run(
             [*_command(), *map(str, args)],
             capture_output=True,
             text=True,
             check=False,
             timeout=120,
-            env=env,
+            env=_env(tmp_path, endpoint, offline=offline),
         )
 
     return invoke
+
+
+def _env(tmp_path: Path, endpoint: str, *, offline: bool = False) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HOME=str(tmp_path / "hf-home"),
+        HF_HUB_CACHE=str(tmp_path / "hf-home" / "hub"),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_ETAG_TIMEOUT="5",
+        HF_HUB_DOWNLOAD_TIMEOUT="5",
+    )
+    if offline:
+        env["HF_HUB_OFFLINE"] = "1"
+    return env
 
 
 def _fetch_args(tmp_path: Path) -> tuple[object, ...]:
@@ -136,6 +142,42 @@ def test_a_connection_cut_mid_file_is_resumed_with_a_range_request(hub, run, tmp
     assert hashlib.sha256(data).hexdigest() == blob.sha256
     assert "[1/10] IndexTeam/IndexTTS-2/gpt.pth: " in result.stderr
     assert not [p for p in _files_under(tmp_path / "cache") if p.name.endswith(".incomplete")]
+
+
+def test_a_run_interrupted_mid_file_is_resumed_by_the_next_with_a_range_request(hub, run, tmp_path):
+    from huggingface_hub.constants import DOWNLOAD_CHUNK_SIZE as CHUNK
+
+    from indextts_weights.download import partial_path
+
+    rng = np.random.default_rng(2)
+    blob = hub.add(*GPT, rng.integers(0, 256, CHUNK * 3 // 2, dtype=np.uint8).tobytes())
+    hub.stall(*GPT, after=CHUNK * 6 // 5)  # then silence: the user presses Ctrl-C
+    env = {**_env(tmp_path, hub.endpoint), "HF_HUB_DOWNLOAD_TIMEOUT": "60"}
+    first = subprocess.Popen(
+        [*_command(), *map(str, _fetch_args(tmp_path))],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    part = partial_path(tmp_path / "cache" / GPT[0], blob.sha256)
+    deadline = time.monotonic() + 60
+    while not (part.is_file() and part.stat().st_size >= CHUNK) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    _, stderr = first.communicate(timeout=60)
+    assert first.returncode != 0, stderr
+    assert "interrupted: 10.0 MiB of IndexTeam/IndexTTS-2/gpt.pth kept (run the command" in stderr
+    assert part.stat().st_size == CHUNK  # the whole chunk written before the stall
+    assert not _cached(tmp_path, GPT).exists()
+
+    second = run(hub.endpoint, *_fetch_args(tmp_path))
+    assert second.returncode == 0, second.stderr
+    assert hub.downloads(GPT[1])[-1].headers["range"] == f"bytes={CHUNK}-"
+    data = _cached(tmp_path, GPT).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == blob.sha256
+    assert not part.exists()
+    assert "[1/10] IndexTeam/IndexTTS-2/gpt.pth: 15.0 MiB in " in second.stderr
 
 
 def test_a_corrupted_byte_is_one_clear_error_and_nothing_is_kept(hub, run, tmp_path):

@@ -69,6 +69,8 @@ _NETWORK_ERRORS = frozenset(
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Where hf_hub_download(local_dir=...) records each file's commit and ETag.
 _METADATA_DIR = Path(".cache") / "huggingface" / "download"
+# Where _fetch_resumable keeps unfinished downloads between runs.
+_PARTIAL_DIR = Path(".cache") / "indextts-mlx" / "partial"
 
 
 class DownloadError(WeightsError):
@@ -81,7 +83,9 @@ class RemoteFile:
     """One official file as the hub describes it (``HEAD /{repo}/resolve/main/{file}``).
 
     ``sha256`` is the hub's LFS checksum (``None`` for a regular git file, whose ETag is a
-    git blob id); ``cached`` says the copy in the cache is already this version.
+    git blob id); ``cached`` says the copy in the cache is already this version;
+    ``location`` is where its bytes are (the hub's redirect, e.g. to its CDN) and ``xet``
+    whether the hub offers it through Xet (then ``huggingface_hub`` fetches it its way).
     """
 
     repo_id: str
@@ -90,6 +94,8 @@ class RemoteFile:
     etag: str
     commit: str
     cached: bool
+    location: str = ""
+    xet: bool = False
 
     @property
     def sha256(self) -> str | None:
@@ -179,7 +185,16 @@ def remote_file(repo_id: str, filename: str, cache_dir: Path) -> RemoteFile:
         )
     local_dir = cache_dir / repo_id
     cached = (local_dir / filename).is_file() and _recorded_etag(local_dir, filename) == meta.etag
-    return RemoteFile(repo_id, filename, meta.size, meta.etag, meta.commit_hash, cached)
+    return RemoteFile(
+        repo_id,
+        filename,
+        meta.size,
+        meta.etag,
+        meta.commit_hash,
+        cached,
+        location=meta.location or url,
+        xet=meta.xet_file_data is not None,
+    )
 
 
 class _Totals:
@@ -253,6 +268,8 @@ def fetch_file(remote: RemoteFile, cache_dir: Path, *, bar: type | None = None) 
     """
     hub = _hub()
     local_dir = cache_dir / remote.repo_id
+    if remote.sha256 is not None and remote.location and not remote.xet and not remote.cached:
+        return _fetch_resumable(hub, remote, local_dir, bar)
     try:
         path = Path(
             hub.hf_hub_download(
@@ -267,13 +284,68 @@ def fetch_file(remote: RemoteFile, cache_dir: Path, *, bar: type | None = None) 
     except Exception as exc:
         raise _hub_error(remote.name, exc) from exc
     if remote.sha256 is not None and not remote.cached:
-        actual = sha256_file(path)
-        if actual != remote.sha256:
-            path.unlink(missing_ok=True)
-            raise DownloadError(
-                f"{remote.name} is corrupted: its SHA-256 is {actual}, the hub's is "
-                f"{remote.sha256} (the file was removed: run the command again)"
+        _check_sha256(remote, path)
+    return path
+
+
+def _check_sha256(remote: RemoteFile, path: Path) -> None:
+    """Raise (after removing ``path``) if its SHA-256 is not the hub's."""
+    actual = sha256_file(path)
+    if actual != remote.sha256:
+        path.unlink(missing_ok=True)
+        raise DownloadError(
+            f"{remote.name} is corrupted: its SHA-256 is {actual}, the hub's is "
+            f"{remote.sha256} (the file was removed: run the command again)"
+        )
+
+
+def partial_path(local_dir: Path, sha256: str) -> Path:
+    """Where the bytes of an unfinished download are kept between runs."""
+    return local_dir / _PARTIAL_DIR / f"{sha256}.part"
+
+
+def _fetch_resumable(hub: ModuleType, remote: RemoteFile, local_dir: Path, bar: Any) -> Path:
+    """Fetch an LFS file over plain HTTP into a partial file kept between runs, resumed
+    with a ``Range`` request from what an earlier run left (``huggingface_hub``'s own
+    ``http_get``, which also retries a cut connection within the run), check its SHA-256,
+    move it into place and record it as ``hf_hub_download`` does (commit, ETag).
+
+    ``huggingface_hub`` 1.x/2.x keeps no partial file between runs; this does, for the
+    files it fetches without Xet (a mirror's, the loopback hub's).
+    """
+    from urllib.parse import urlsplit
+
+    from huggingface_hub.file_download import http_get
+
+    assert remote.sha256 is not None
+    part = partial_path(local_dir, remote.sha256)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    if remote.size is not None and part.is_file() and part.stat().st_size > remote.size:
+        part.unlink()  # not a prefix of this file
+    headers: dict[str, str] = hub.utils.build_hf_headers()
+    endpoint = hub_endpoint() or hub.constants.ENDPOINT
+    if urlsplit(remote.location).netloc != urlsplit(endpoint).netloc:
+        headers.pop("authorization", None)  # a CDN's signed URL: the token stays on the hub
+    try:
+        with part.open("ab") as handle:
+            http_get(
+                remote.location,
+                handle,
+                resume_size=handle.tell(),
+                headers=headers,
+                expected_size=remote.size,
+                displayed_filename=remote.filename,
+                tqdm_class=bar,
             )
+    except Exception as exc:
+        raise _hub_error(remote.name, exc) from exc
+    _check_sha256(remote, part)
+    path = local_dir / remote.filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, path)
+    record = local_dir / _METADATA_DIR / f"{remote.filename}.metadata"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(f"{remote.commit}\n{remote.etag}\n{time.time()}\n")
     return path
 
 
@@ -393,7 +465,17 @@ def download(
             path = cache_dir / remote.repo_id / remote.filename
             totals.done += remote.size or 0
         else:
-            path = fetch_file(remote, cache_dir, bar=_bar_class(totals))
+            try:
+                path = fetch_file(remote, cache_dir, bar=_bar_class(totals))
+            except KeyboardInterrupt:
+                totals.end_line()
+                part = partial_path(cache_dir / remote.repo_id, remote.sha256 or "")
+                kept = part.stat().st_size if remote.sha256 and part.is_file() else 0
+                say(
+                    f"interrupted: {human_size(kept)} of {remote.name} kept (run the command "
+                    "again to resume)"
+                )
+                raise
             totals.done = max(totals.done, sum(r.size or 0 for r in remotes[:index]))
         totals.end_line()
         how = "cached" if remote.cached else f"in {time.perf_counter() - start:.2f} s"

@@ -16,8 +16,10 @@ speaking the parts of the protocol the client uses:
   ``EntryNotFound``), which the client turns into its own errors.
 
 Faults to test against: :meth:`LoopbackHub.cut` drops the connection after some bytes of a
-file's first download, :meth:`LoopbackHub.corrupt` serves a file with one byte flipped
-(its ``ETag`` still the true SHA-256). Every request is recorded (:attr:`LoopbackHub.requests`).
+file's next download, :meth:`LoopbackHub.stall` sends some bytes then nothing (until the
+hub closes: for interrupting the client), :meth:`LoopbackHub.corrupt` serves a file with
+one byte flipped (its ``ETag`` still the true SHA-256). Every request is recorded
+(:attr:`LoopbackHub.requests`).
 
 Point the client at it with ``HF_ENDPOINT=hub.endpoint`` (in a subprocess, or in-process
 where the caller passes ``endpoint=``: ``huggingface_hub`` reads ``HF_ENDPOINT`` when it is
@@ -95,6 +97,8 @@ class HubRequest:
 class _State:
     files: dict[tuple[str, str], HubFile] = field(default_factory=dict)
     cuts: dict[tuple[str, str], int] = field(default_factory=dict)
+    stalls: dict[tuple[str, str], int] = field(default_factory=dict)
+    closing: threading.Event = field(default_factory=threading.Event)
     corrupt: set[tuple[str, str]] = field(default_factory=set)
     requests: list[HubRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -240,13 +244,16 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {**headers, "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}"}
         with self.state.lock:
             cut = self.state.cuts.pop(key, None)
+            stall = self.state.stalls.pop(key, None)
         self.send_response(status)
         for name, value in {**headers, "Content-Length": str(len(data) - start)}.items():
             self.send_header(name, value)
         self.end_headers()
-        if cut is not None:  # drop the connection after `cut` bytes of the body
-            self.wfile.write(data[start : start + cut])
+        if cut is not None or stall is not None:  # drop the connection after some bytes
+            self.wfile.write(data[start : start + (cut if cut is not None else stall or 0)])
             self.wfile.flush()
+            if stall is not None:  # ... once the client is gone, or the hub closes
+                self.state.closing.wait(timeout=120)
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
@@ -309,6 +316,12 @@ class LoopbackHub:
         with self._state.lock:
             self._state.cuts[repo_id, filename] = after
 
+    def stall(self, repo_id: str, filename: str, after: int) -> None:
+        """Send ``after`` bytes of the next download of the file, then nothing more until
+        the hub closes (for a test that interrupts the client mid-file)."""
+        with self._state.lock:
+            self._state.stalls[repo_id, filename] = after
+
     def corrupt(self, repo_id: str, filename: str, corrupt: bool = True) -> None:
         """Serve the file with its first byte flipped (the hub's checksum stays the true one)."""
         with self._state.lock:
@@ -329,6 +342,7 @@ class LoopbackHub:
 
     def close(self) -> None:
         """Stop both servers (their ports are then closed)."""
+        self._state.closing.set()
         for server in (self._hub, self._cdn):
             server.shutdown()
             server.server_close()
