@@ -10,8 +10,11 @@ that importing the readers in the torch-free env does not import torch.
 from __future__ import annotations
 
 import collections
+import inspect
+import pickletools
 import subprocess
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,8 @@ import numpy as np
 import pytest
 import torch
 
-from indextts_weights.readers import detect_format, read_checkpoint, read_state_dict
+from indextts_weights.errors import UnsafeCheckpointError, WeightsError
+from indextts_weights.readers import detect_format, read_checkpoint, read_state_dict, torch_pickle
 from indextts_weights.readers.testing import (
     Storage,
     StorageView,
@@ -29,6 +33,7 @@ from indextts_weights.readers.testing import (
     write_torch_legacy,
 )
 from indextts_weights.readers.testing import write_torch_zip as write_zip_by_hand
+from indextts_weights.readers.torch_pickle import TorchDevice, TorchDtype, TorchName
 from parity import checkpoints
 from parity.harness import compare
 from parity.workspace import ROOT
@@ -44,7 +49,19 @@ def _as_expected(value: Any) -> Any:
     if isinstance(value, torch.Size):
         return tuple(value)
     if isinstance(value, torch.device):
-        return str(value)
+        return TorchDevice(str(value))
+    if isinstance(value, torch.dtype):
+        return TorchDtype(str(value))
+    if isinstance(value, (torch.qscheme, torch.layout)):
+        return TorchName(str(value))
+    if isinstance(value, torch.serialization.StorageType):
+        return TorchName(f"torch.{torch.storage._dtype_to_storage_type_map()[value.dtype]}")
+    if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return TorchName(f"{value.__module__}.{value.__name__}")  # a bare class or function
+    if isinstance(value, collections.Counter):
+        return collections.Counter({k: _as_expected(v) for k, v in value.items()})
+    if isinstance(value, set):
+        return {_as_expected(v) for v in value}
     if isinstance(value, dict):
         return {k: _as_expected(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -313,3 +330,167 @@ def test_s2mel_training_checkpoint_reads_only_net():
         f"\ns2mel training checkpoint: {path.stat().st_size / 1e6:.0f} MB, net read in "
         f"{seconds:.2f} s ({net_bytes / 1e6:.0f} MB of storages)"
     )
+
+
+def test_allow_list_and_opcodes_are_torchs():
+    """Our refusal set is torch's: the same allowed ``module.name`` globals, the same
+    opcodes, and the same Python 2 renames onto allowed names."""
+    import re
+
+    import torch._weights_only_unpickler as weights_only
+
+    allowed = set(weights_only._get_allowed_globals())
+    assert allowed == set(torch_pickle.ALLOWED_GLOBALS)
+    source = inspect.getsource(weights_only.Unpickler.load)
+    theirs = set(re.findall(r"\b([A-Z][A-Z0-9_]+)\[0\]", source))
+    ours = {pickletools.code2op[op.decode("latin-1")].name for op in torch_pickle.OPCODES}
+    assert theirs == ours
+    from torch._utils import IMPORT_MAPPING, NAME_MAPPING
+
+    names = {q.rpartition(".")[2] for q in allowed}
+    pairs = {*NAME_MAPPING, *((m, n) for m in IMPORT_MAPPING for n in names)}
+    for module, name in pairs:
+        lines = [f"{module}\n".encode(), f"{name}\n".encode()]
+        theirs_name = ".".join(weights_only._read_global_instruction(iter(lines).__next__))
+        ours_name = torch_pickle._global_name(module, name)
+        assert (theirs_name in allowed) == (ours_name in allowed), (module, name)
+        if ours_name in allowed:
+            assert ours_name == theirs_name
+
+
+class _WithAttribute(torch.Tensor):
+    pass
+
+
+def _allowed_objects() -> list[Any]:
+    """The object behind each name of torch's allow-list (the real storage classes, not the
+    loader's stand-ins), to be saved as bare values."""
+    import importlib
+
+    import torch._weights_only_unpickler as weights_only
+
+    objects = []
+    for qualname in sorted(weights_only._get_allowed_globals()):
+        module, _, name = qualname.rpartition(".")
+        objects.append(getattr(importlib.import_module(module), name))
+    return objects
+
+
+def _allowed_values() -> dict[str, Any]:
+    """Every allowed global, in a checkpoint's non-weight part: each as a bare value, and
+    each kind of value ``torch.save`` writes with them."""
+    plain = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    with_attribute = plain.clone()
+    with_attribute.note = "kept by torch, dropped by us"  # _rebuild_from_type_v2
+    parameter = torch.nn.Parameter(plain.clone())
+    parameter.note = 1  # _rebuild_parameter_with_state
+    return {
+        "globals": _allowed_objects(),
+        "dtypes": [
+            getattr(torch, q.split(".")[1])
+            for q in sorted(torch_pickle.ALLOWED_GLOBALS)
+            if q.count(".") == 1 and isinstance(getattr(torch, q.split(".")[1], None), torch.dtype)
+        ],
+        "qschemes": [getattr(torch, n) for n in torch_pickle.QSCHEMES],
+        "layouts": [torch.strided, torch.sparse_coo, torch.sparse_csr, torch.jagged],
+        "size": torch.Size([2, 3]),
+        "devices": [torch.device("cpu"), torch.device("cuda", 1), torch.device("meta")],
+        "ordered": collections.OrderedDict([("z", 1), ("a", 2)]),
+        "counter": collections.Counter("abracadabra"),
+        "set": {1, "x", 2.5},
+        "bytes": b"ab\xff\x00",
+        "bytearray": bytearray(b"\x00xy"),
+        "complex": 1.5 - 2j,
+        "tensor_types": [
+            torch.FloatTensor,
+            torch.cuda.HalfTensor,
+            torch.sparse.LongTensor,
+            torch.Tensor,
+        ],
+        "parameter_type": torch.nn.Parameter,
+        "storage_types": [torch.FloatStorage, torch.BFloat16Storage],
+        "tensors": {
+            "u16": torch.tensor([1, 65535, 7], dtype=torch.uint16),
+            "u32": torch.tensor([2**32 - 1], dtype=torch.uint32),
+            "u64": torch.tensor([2**63 + 5], dtype=torch.uint64),
+            "c64": torch.tensor([1 + 2j, -3j], dtype=torch.complex64),
+            "c128": torch.tensor([1e300 + 1j], dtype=torch.complex128),
+            "with_attribute": with_attribute,
+            "parameter": torch.nn.Parameter(plain.clone()),
+            "parameter_with_state": parameter,
+            "legacy_storage": plain.clone().untyped_storage(),
+        },
+    }
+
+
+def _globals_in(path: Path) -> set[str]:
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        data = archive.read(next(n for n in archive.namelist() if n.endswith("data.pkl")))
+    return {
+        torch_pickle._global_name(*str(arg).split(" ", 1))
+        for op, arg, _ in pickletools.genops(data)
+        if op.name == "GLOBAL"
+    }
+
+
+def test_every_allowed_global_reads_like_torch(tmp_path):
+    """A checkpoint torch writes with every allowed global torch.save produces in its
+    non-weight part reads torch-free to the same values (``torch.load(weights_only=True)``,
+    dtypes/devices/layouts as our stand-ins, tensors as arrays)."""
+    path = tmp_path / "globals.pth"
+    values = _allowed_values()
+    torch.save({"net": {"w": torch.ones(2)}, **values}, path)
+    ref = torch.load(path, map_location="cpu", weights_only=True)
+    expected = _as_expected({k: v for k, v in ref.items() if k != "tensors"})
+    tensors = ref["tensors"]
+    storage = tensors.pop("legacy_storage")
+    expected["tensors"] = _as_expected(tensors)
+    expected["tensors"]["legacy_storage"] = np.frombuffer(bytes(storage), np.uint8).copy()
+    assert_same(read_checkpoint(path), expected)
+    assert _globals_in(path) == torch_pickle.ALLOWED_GLOBALS
+
+
+def _unsupported_kinds() -> dict[str, Any]:
+    return {
+        "sparse": torch.ones(3).to_sparse(),
+        "quantized": torch.quantize_per_tensor(torch.ones(2), 0.1, 0, torch.quint8),
+        "nested": torch.nested.nested_tensor([torch.ones(2), torch.ones(3)]),
+        "meta": torch.ones(2, device="meta"),
+        "float8": torch.ones(2).to(torch.float8_e4m3fn),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_unsupported_kinds()))
+def test_tensor_kinds_torch_allows_but_numpy_cannot_hold_are_named(tmp_path, kind):
+    path = tmp_path / f"{kind}.pth"
+    torch.save({"t": _unsupported_kinds()[kind]}, path)
+    torch.load(path, weights_only=True)  # torch's safe loader accepts it
+    with pytest.raises(WeightsError, match="not supported") as err:
+        read_checkpoint(path)
+    assert not isinstance(err.value, UnsafeCheckpointError)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        __import__("datetime").datetime(2020, 1, 1),
+        __import__("datetime").timedelta(days=1),
+        frozenset([1]),
+        slice(1, 2),
+        range(3),
+        _WithAttribute(torch.ones(2)).as_subclass(_WithAttribute),
+        torch.Generator(),
+        [torch.ones(1)] * 2,  # fine in protocol 2, refused for the opcode in protocol 4
+    ],
+    ids=["datetime", "timedelta", "frozenset", "slice", "range", "subclass", "generator", "proto4"],
+)
+def test_what_torch_refuses_is_refused(tmp_path, value):
+    path = tmp_path / "refused.pth"
+    protocol = 4 if isinstance(value, list) else 2
+    torch.save({"v": value}, path, pickle_protocol=protocol)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        torch.load(path, weights_only=True)
+    with pytest.raises(UnsafeCheckpointError):
+        read_checkpoint(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import copyreg
 import os
 import pickle
@@ -21,6 +22,7 @@ from indextts_weights.readers.testing import (
     GlobalCall,
     Storage,
     Tensor,
+    global_ref,
     safetensors_bytes,
     tensor,
     torch_zip_members,
@@ -48,8 +50,18 @@ REFUSED = [
     ("pickle", "loads"),
     ("numpy.core.multiarray", "_reconstruct"),
     ("torch", "load"),
-    ("torch._utils", "_rebuild_device_tensor_from_numpy"),
     ("torch.nn.modules.linear", "Linear"),
+    # near misses: torch.load(weights_only=True) refuses these too
+    ("datetime", "datetime"),
+    ("builtins", "frozenset"),
+    ("builtins", "slice"),
+    ("builtins", "range"),
+    ("collections", "defaultdict"),
+    ("torch", "UntypedStorage"),
+    ("torch", "Generator"),
+    ("torch", "channels_last"),
+    ("torch.nn.parameter", "Buffer"),
+    ("numpy", "dtype"),
 ]
 
 
@@ -151,16 +163,21 @@ def test_build_cannot_tamper_with_allowed_objects(tmp_path):
 
 
 def test_unsupported_storage_types_are_named(tmp_path):
-    obj = {"w": Tensor(Storage(np.zeros(2, np.float32), "ComplexFloatStorage"), 0, (1,), (1,))}
-    with pytest.raises(UnsafeCheckpointError, match=r"'torch\.ComplexFloatStorage'.*unsupported"):
-        read_checkpoint(write_torch_zip(tmp_path / "c.pth", obj))
+    obj = {"w": Tensor(Storage(np.zeros(2, np.uint8), "QUInt8Storage"), 0, (1,), (1,))}
+    with pytest.raises(WeightsError, match=r"torch\.QUInt8Storage is not supported") as err:
+        read_checkpoint(write_torch_zip(tmp_path / "q.pth", obj))
+    assert not isinstance(err.value, UnsafeCheckpointError)  # torch allows the name
+    with pytest.raises(UnsafeCheckpointError, match=r"'torch\.UntypedStorage'.*unsupported"):
+        read_checkpoint(
+            write_torch_zip(tmp_path / "u.pth", {"x": global_ref("torch", "UntypedStorage")})
+        )
 
 
 def test_tensors_inside_sets_are_refused_cleanly(tmp_path):
-    # protocol 4 EMPTY_SET + ADDITEMS need no global; a tensor in a set cannot become an array
-    data, _ = pickle_of(tensor(np.ones(1)))
-    body = data[2:-1]  # the tensor's opcodes, without PROTO and STOP
-    path = _zip_with_pickle(tmp_path / "set.pth", b"\x80\x04\x8f(" + body + b"\x90.")
+    # a set as protocol 2 pickles it (builtins.set of a list); a tensor in it has no hash
+    path = write_torch_zip(
+        tmp_path / "set.pth", GlobalCall("builtins", "set", ([tensor(np.ones(1))],))
+    )
     with pytest.raises(WeightsError, match=r"unsupported container.*unhashable"):
         read_checkpoint(path)
 
@@ -171,18 +188,32 @@ def test_only_storages_may_be_persistent_ids(tmp_path):
         read_checkpoint(_zip_with_pickle(tmp_path / "pid.pth", data))
 
 
-def test_allowlist_is_exactly_tensors_and_containers():
+def test_allowlist_is_torchs():
+    """The names of torch 2.13's weights-only allow-list (the parity tests compare the sets):
+    tensors, storages, dtypes and the plain containers, nothing that runs code."""
+    allowed = torch_pickle.ALLOWED_GLOBALS
+    assert len(allowed) == 144
     assert {
-        "torch._utils._rebuild_tensor",
         "torch._utils._rebuild_tensor_v2",
-        "torch._utils._rebuild_parameter",
-        "torch._utils._rebuild_parameter_with_state",
+        "torch._utils._rebuild_tensor_v3",
+        "torch._tensor._rebuild_from_type_v2",
         "collections.OrderedDict",
+        "collections.Counter",
+        "builtins.set",
+        "builtins.bytearray",
+        "builtins.complex",
+        "_codecs.encode",
         "torch.Size",
         "torch.device",
-        *(f"torch.{n}" for n in torch_pickle.STORAGE_DTYPES),
+        "torch.float32",
+        "torch.bfloat16",
+        "torch.FloatStorage",
+        "torch.cuda.HalfStorage",
         "torch.storage.UntypedStorage",
-    } == torch_pickle.ALLOWED_GLOBALS
+        "torch.nn.parameter.Parameter",
+    } <= allowed
+    assert not {f"{m}.{n}" for m, n in REFUSED} & allowed
+    assert not any(q.split(".")[0] in ("os", "sys", "posix", "nt", "subprocess") for q in allowed)
 
 
 @pytest.mark.parametrize("name", ["../evil", "/abs/evil", "archive/../../evil", "c:\\evil"])
@@ -321,3 +352,198 @@ def test_safetensors_absurd_length_is_refused_before_reading(tmp_path):
     path = _raw_safetensors(tmp_path / "huge.safetensors", b"{}", b"", header_len=2**63)
     with pytest.raises(WeightsError, match="impossible"):
         read_state_dict(path)
+
+
+def _dtype(name: str) -> torch_pickle.TorchDtype:
+    return torch_pickle.TorchDtype(f"torch.{name}")
+
+
+def _encoded(text: str) -> GlobalCall:
+    return GlobalCall("_codecs", "encode", (text, "latin1"))  # how protocol 2 pickles bytes
+
+
+def _v3(data: np.ndarray, dtype: str) -> GlobalCall:
+    raw = Storage(data.view(np.uint8).reshape(-1), "UntypedStorage")
+    args = (raw, 0, data.shape, (1,) * data.ndim, False, collections.OrderedDict())
+    return GlobalCall("torch._utils", "_rebuild_tensor_v3", (*args, global_ref("torch", dtype)))
+
+
+# (what is pickled, what it reads as): one entry per kind of allowed global
+ALLOWED_VALUES = {
+    "dtype": (global_ref("torch", "float32"), _dtype("float32")),
+    "bf16_dtype": (global_ref("torch", "bfloat16"), _dtype("bfloat16")),
+    "float8_dtype": (global_ref("torch", "float8_e4m3fn"), _dtype("float8_e4m3fn")),
+    "qscheme": (
+        global_ref("torch", "per_tensor_affine"),
+        torch_pickle.TorchName("torch.per_tensor_affine"),
+    ),
+    "layout": (
+        GlobalCall("torch.serialization", "_get_layout", ("torch.strided",)),
+        torch_pickle.TorchName("torch.strided"),
+    ),
+    "size": (GlobalCall("torch", "Size", ((2, 3),)), (2, 3)),
+    "device": (GlobalCall("torch", "device", ("cuda", 1)), torch_pickle.TorchDevice("cuda:1")),
+    "ordered_dict": (
+        GlobalCall("collections", "OrderedDict", ([("b", 1), ("a", 2)],)),
+        {"b": 1, "a": 2},
+    ),
+    "counter": (
+        GlobalCall("collections", "Counter", ({"a": 2, "b": 1},)),
+        collections.Counter(a=2, b=1),
+    ),
+    "set": (GlobalCall("builtins", "set", ([1, "x"],)), {1, "x"}),
+    "py2_set": (GlobalCall("__builtin__", "set", ([2],)), {2}),
+    "bytes": (_encoded("ab\xff\x00"), b"ab\xff\x00"),
+    "bytearray": (GlobalCall("builtins", "bytearray", (_encoded("xy"),)), bytearray(b"xy")),
+    "complex": (GlobalCall("builtins", "complex", (1.5, -2.0)), 1.5 - 2j),
+    "storage_type": (
+        global_ref("torch", "HalfStorage"),
+        torch_pickle.TorchName("torch.HalfStorage"),
+    ),
+    "tensor_type": (global_ref("torch", "Tensor"), torch_pickle.TorchName("torch.Tensor")),
+}
+
+
+@pytest.mark.parametrize("case", list(ALLOWED_VALUES))
+def test_each_allowed_global_reads_as_its_stand_in(tmp_path, case):
+    obj, expected = ALLOWED_VALUES[case]
+    got = read_checkpoint(write_torch_zip(tmp_path / "a.pth", {"w": tensor(np.ones(2)), "v": obj}))
+    assert type(got["v"]) is type(expected)
+    assert got["v"] == expected and str(got["v"]) == str(expected)
+    np.testing.assert_array_equal(got["w"], np.ones(2))
+
+
+def test_dtypes_and_devices_have_torch_like_attributes(tmp_path):
+    obj = {
+        "dtypes": [global_ref("torch", n) for n in ("float32", "bfloat16", "bool", "qint8")],
+        "devices": [GlobalCall("torch", "device", a) for a in (("cuda", 1), ("cpu",))],
+    }
+    got = read_checkpoint(write_torch_zip(tmp_path / "d.pth", obj))
+    assert [d.name for d in got["dtypes"]] == ["float32", "bfloat16", "bool", "qint8"]
+    assert [d.numpy for d in got["dtypes"]] == [np.float32, np.float32, np.bool_, None]
+    assert {_dtype("float32"): 1}[got["dtypes"][0]] == 1  # hashable, equal by name
+    cuda, cpu = got["devices"]
+    assert (cuda.type, cuda.device_index, cpu.type, cpu.device_index) == ("cuda", 1, "cpu", None)
+    with pytest.raises(AttributeError):
+        got["dtypes"][0]._qualname = "torch.int8"
+
+
+def test_allowed_tensor_rebuilds_read_their_data(tmp_path):
+    base = tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+    args = (base.storage, 0, (2, 3), (3, 1), False, collections.OrderedDict())
+    obj = {
+        "u16": _v3(np.array([1, 65535, 7], np.uint16), "uint16"),
+        "u64": _v3(np.array([2**63 + 5], np.uint64), "uint64"),
+        "c64": tensor(np.array([1 + 2j, -3j], np.complex64)),
+        "c128": tensor(np.array([1e300 + 1j], np.complex128)),
+        "with_attributes": GlobalCall(
+            "torch._tensor",
+            "_rebuild_from_type_v2",
+            (
+                global_ref("torch._utils", "_rebuild_tensor_v2"),
+                global_ref("torch", "Tensor"),
+                args,
+                {"foo": 3},
+            ),
+        ),
+        "parameter": GlobalCall("torch.nn.parameter", "Parameter", (base, False)),
+        "from_cpu": GlobalCall(
+            "torch._utils",
+            "_rebuild_device_tensor_from_cpu_tensor",
+            (base, global_ref("torch", "float32"), "xla:0", False),
+        ),
+        "bare_storage": base.storage,
+    }
+    got = read_checkpoint(write_torch_zip(tmp_path / "t.pth", obj))
+    np.testing.assert_array_equal(got["u16"], np.array([1, 65535, 7], np.uint16))
+    assert got["u64"].dtype == np.uint64 and int(got["u64"][0]) == 2**63 + 5
+    assert got["c64"].dtype == np.complex64 and got["c64"][0] == 1 + 2j
+    assert got["c128"].dtype == np.complex128
+    for key in ("with_attributes", "parameter", "from_cpu"):
+        np.testing.assert_array_equal(got[key], np.arange(6, dtype=np.float32).reshape(2, 3))
+    np.testing.assert_array_equal(got["bare_storage"], np.arange(6, dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("_rebuild_qtensor", "quantized tensors"),
+        ("_rebuild_sparse_tensor", "sparse tensors"),
+        ("_rebuild_meta_tensor_no_storage", "meta tensors"),
+        ("_rebuild_nested_tensor", "nested tensors"),
+        ("_rebuild_wrapper_subclass", "wrapper subclasses"),
+        ("_rebuild_device_tensor_from_numpy", "from numpy arrays"),
+    ],
+)
+def test_allowed_but_unsupported_tensor_kinds_are_named(tmp_path, name, kind):
+    path = write_torch_zip(tmp_path / "k.pth", {"t": GlobalCall("torch._utils", name, (1, 2))})
+    with pytest.raises(WeightsError, match=kind) as err:
+        read_checkpoint(path)
+    assert not isinstance(err.value, UnsafeCheckpointError)
+
+
+def test_float8_tensors_are_refused_by_dtype(tmp_path):
+    path = write_torch_zip(tmp_path / "f8.pth", {"t": _v3(np.zeros(4, np.uint8), "float8_e4m3fn")})
+    with pytest.raises(WeightsError, match=r"dtype torch\.float8_e4m3fn are not supported"):
+        read_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "opcode"),
+    [
+        (pickle.dumps({"a": 1}, protocol=4), "FRAME"),
+        (pickle.dumps(b"xy", protocol=3), "SHORT_BINBYTES"),
+        (pickle.dumps({"a": 1}, protocol=0), "DICT"),
+        (b"\x80\x02]q\x00K\x01a2.", "DUP"),
+        (b"\x80\x04\x8f(K\x01\x90.", "ADDITEMS"),
+        (b"\x80\x02(K\x01K\x02l.", "LIST"),
+    ],
+)
+def test_opcodes_torch_refuses_are_refused(tmp_path, data, opcode):
+    with pytest.raises(UnsafeCheckpointError, match=rf"refused opcode {opcode}.*refuses it too"):
+        read_checkpoint(_zip_with_pickle(tmp_path / "op.pth", data))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\x80\x02}K\x01a.", r"append to dict"),  # APPEND onto a dict
+        (b"\x80\x02]K\x01K\x02s.", r"item assignment to list"),  # SETITEM on a list
+        (b"\x80\x02\x8fK\x01K\x02s.", r"item assignment to set"),
+        (b"\x80\x02}}b.", r"tries to set state on dict"),  # BUILD on a plain dict
+        (b"\x80\x02c_codecs\nencode\n)\x81.", r"NEWOBJ of"),  # NEWOBJ of a function
+        (b"\x80\x02ctorch\nfloat32\n)R.", r"call of torch\.float32"),  # REDUCE of a dtype
+        (b"\x80\x02X\x01\x00\x00\x00x)R.", r"call of 'x'"),  # REDUCE of a str
+    ],
+)
+def test_stack_operations_are_restricted_as_torchs(tmp_path, data, message):
+    with pytest.raises(UnsafeCheckpointError, match=message):
+        read_checkpoint(_zip_with_pickle(tmp_path / "s.pth", data))
+
+
+def test_newobj_builds_the_allowed_classes(tmp_path):
+    # NEWOBJ of OrderedDict (then SETITEM) and of torch.Size, as torch allows
+    data = (
+        b"\x80\x02}(X\x01\x00\x00\x00accollections\nOrderedDict\n)\x81"
+        b"X\x01\x00\x00\x00kK\x01sX\x01\x00\x00\x00bctorch\nSize\nK\x02K\x03\x86\x85\x81u."
+    )
+    got = read_checkpoint(_zip_with_pickle(tmp_path / "n.pth", data))
+    assert got == {"a": {"k": 1}, "b": (2, 3)} and type(got["a"]) is dict
+
+
+def test_python2_builtin_names_are_mapped_as_torch_maps_them(tmp_path):
+    data, _ = pickle_of({"x": GlobalCall("__builtin__", "eval", ("1",))})
+    with pytest.raises(UnsafeCheckpointError, match=r"refused global 'builtins\.eval'"):
+        read_checkpoint(_zip_with_pickle(tmp_path / "py2.pth", data))
+
+
+def test_newobj_of_containers_ignores_arguments_as_torch_does(tmp_path):
+    # cls.__new__(set, [1, 2]) is an empty set; the data comes by REDUCE, not NEWOBJ
+    data = b"\x80\x02c__builtin__\nset\n]K\x01a\x85\x81."
+    assert read_checkpoint(_zip_with_pickle(tmp_path / "s.pth", data)) == set()
+
+
+def test_bytes_are_only_text_encoded(tmp_path):
+    obj = {"b": GlobalCall("_codecs", "encode", ("x", "zlib_codec"))}
+    with pytest.raises(WeightsError, match=r"unsupported _codecs\.encode\(str, 'zlib_codec'\)"):
+        read_checkpoint(write_torch_zip(tmp_path / "z.pth", obj))

@@ -41,6 +41,8 @@ _STORAGE_OF_DTYPE = {
     "int8": "CharStorage",
     "uint8": "ByteStorage",
     "bool": "BoolStorage",
+    "complex64": "ComplexFloatStorage",
+    "complex128": "ComplexDoubleStorage",
 }
 _SAFETENSORS_OF_DTYPE = {
     "float64": "F64",
@@ -116,6 +118,15 @@ class _Global:
         raise NotImplementedError
 
 
+def global_ref(module: str, name: str) -> Any:
+    """Pickles as the bare ``GLOBAL module name`` (how ``torch.float32`` is pickled)."""
+    return _Global(module, name)
+
+
+def _storage_type(name: str) -> _Global:
+    return _Global("torch.storage" if name == "UntypedStorage" else "torch", name)
+
+
 @dataclass
 class _Pickled:
     data: bytes
@@ -148,12 +159,12 @@ class _Pickler(pickle._Pickler):  # the pure-Python pickler, whose dispatch we c
 
     def persistent_id(self, obj: Any) -> tuple[Any, ...] | None:
         if isinstance(obj, Storage):
-            pid = ("storage", _Global("torch", obj.storage_type), self._key(obj), "cpu")
+            pid = ("storage", _storage_type(obj.storage_type), self._key(obj), "cpu")
             return (*pid, obj.data.size, None) if self.legacy else (*pid, obj.data.size)
         if isinstance(obj, StorageView):
             root = obj.root
             view = (f"view{id(obj)}", obj.offset, obj.numel)
-            stype = _Global("torch", root.storage_type)
+            stype = _storage_type(root.storage_type)
             return ("storage", stype, self._key(root), "cpu", root.data.size, view)
         return None
 

@@ -10,32 +10,84 @@ Two containers are supported:
   list of storage keys, then per key an int64 element count and the raw little-endian
   storage bytes.
 
-The object pickle goes through :class:`RestrictedUnpickler`, whose ``find_class`` hands out
-only the tensor-rebuild functions, the storage type markers, ``collections.OrderedDict``,
-``torch.Size`` and ``torch.device`` (all re-implemented here; nothing is imported). Any
-other global raises :class:`~indextts_weights.errors.UnsafeCheckpointError` before it can be
-called. The very old tar container (torch < 0.4) is not supported.
+The object pickle goes through :class:`RestrictedUnpickler`, a torch-free re-implementation
+of torch's own weights-only unpickler (``torch.load(weights_only=True)``, torch 2.13): the
+same allow-list of globals (:data:`ALLOWED_GLOBALS`: the tensor and storage rebuilds, the
+storage and tensor types, every dtype, ``torch.Size``, ``torch.device``, layouts,
+quantization schemes, ``OrderedDict``, ``Counter``, ``set``, ``bytearray``, ``complex``,
+``_codecs.encode`` for bytes; nothing is imported, each is a stand-in here), the same
+opcodes (:data:`OPCODES`) and the same limits on what ``REDUCE``/``NEWOBJ``/``BUILD``/
+``APPEND``/``SETITEM`` may touch. Anything else raises
+:class:`~indextts_weights.errors.UnsafeCheckpointError` before it can be called; the
+parity tests compare both sets with torch's. Tensor kinds torch allows but numpy cannot
+hold (quantized, sparse, nested, meta, float8 and sub-byte dtypes) are a
+:class:`~indextts_weights.errors.WeightsError` naming the kind. The very old tar container
+(torch < 0.4) is not supported.
+
+The pickle is resolved with every storage as a lazy reference; ``unwrap`` keeps a part of
+it (``net``) before any storage is read, so only that part's storages are read.
 
 Result: the pickled object with every tensor replaced by an independent, writable,
-C-contiguous ``numpy.ndarray``; ``OrderedDict`` becomes ``dict``, ``torch.Size`` a
-``tuple``, ``torch.device`` its string (``"cpu"``), parameters their data; lists, tuples,
-str, int, float, bool and None are kept. dtypes: float32/float64/float16, int64/32/16/8,
-uint8 and bool are preserved; **bfloat16 is converted to float32** (exactly: bf16 is the
-top half of a float32).
+C-contiguous ``numpy.ndarray``; ``OrderedDict`` becomes ``dict``, ``Counter`` stays a
+``Counter``, ``torch.Size`` a ``tuple``, ``torch.device`` a :class:`TorchDevice` (a ``str``:
+``"cpu"``, ``"cuda:1"``), dtypes :class:`TorchDtype`, other torch constants (layouts,
+quantization schemes, bare type or function references) :class:`TorchName`; parameters
+become their data (tensor attributes are dropped); lists, tuples, sets, str, bytes, int,
+float, complex, bool and None are kept. dtypes: float64/32/16, complex128/64,
+int64/32/16/8, uint64/32/16/8 and bool are preserved; **bfloat16 is converted to float32**
+(exactly: bf16 is the top half of a float32).
 """
 
 from __future__ import annotations
 
+import collections
+import copyreg
 import functools
 import io
 import math
 import pickle
+import pickletools
 import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from pickle import (
+    APPEND,
+    APPENDS,
+    BINFLOAT,
+    BINGET,
+    BININT,
+    BININT1,
+    BININT2,
+    BINPERSID,
+    BINPUT,
+    BINUNICODE,
+    BUILD,
+    EMPTY_DICT,
+    EMPTY_LIST,
+    EMPTY_SET,
+    EMPTY_TUPLE,
+    GLOBAL,
+    LONG1,
+    LONG_BINGET,
+    LONG_BINPUT,
+    MARK,
+    NEWFALSE,
+    NEWOBJ,
+    NEWTRUE,
+    NONE,
+    PROTO,
+    REDUCE,
+    SETITEM,
+    SETITEMS,
+    SHORT_BINSTRING,
+    TUPLE,
+    TUPLE1,
+    TUPLE2,
+    TUPLE3,
+)
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -48,24 +100,120 @@ LEGACY_MAGIC_BYTES = b"\x8a\x0a" + LEGACY_MAGIC_NUMBER.to_bytes(10, "little")
 # A tensor may have more elements than its storage (stride 0, from ``expand``): up to this.
 MAX_EXPANDED_ELEMENTS = 1 << 26
 
-# torch storage class name → little-endian element dtype of the stored bytes.
-STORAGE_DTYPES: dict[str, str] = {
-    "DoubleStorage": "<f8",
-    "FloatStorage": "<f4",
-    "HalfStorage": "<f2",
-    "BFloat16Storage": "<u2",  # raw bfloat16 bits, widened to float32 on output
-    "LongStorage": "<i8",
-    "IntStorage": "<i4",
-    "ShortStorage": "<i2",
-    "CharStorage": "i1",
-    "ByteStorage": "u1",
-    "BoolStorage": "u1",  # one byte per element, mapped to bool on output
-    "UntypedStorage": "u1",
+
+class _Elements(NamedTuple):
+    """How stored elements become an array: the stored dtype (little-endian spelling), and
+    whether they are bfloat16 bits (widened to float32) or bool bytes."""
+
+    dtype: np.dtype
+    bfloat16: bool = False
+    bool: bool = False
+
+
+def _elements(spelling: str, kind: str = "") -> _Elements:
+    return _Elements(np.dtype(spelling), kind == "bfloat16", kind == "bool")
+
+
+# torch dtype name → its elements, for the dtypes numpy can hold (the others are refused
+# with a clear message when a tensor uses them: float8, sub-byte, quantized, complex32).
+DTYPE_ELEMENTS: dict[str, _Elements] = {
+    "float64": _elements("<f8"),
+    "float32": _elements("<f4"),
+    "float16": _elements("<f2"),
+    "bfloat16": _elements("<u2", "bfloat16"),
+    "complex128": _elements("<c16"),
+    "complex64": _elements("<c8"),
+    "int64": _elements("<i8"),
+    "int32": _elements("<i4"),
+    "int16": _elements("<i2"),
+    "int8": _elements("i1"),
+    "uint64": _elements("<u8"),
+    "uint32": _elements("<u4"),
+    "uint16": _elements("<u2"),
+    "uint8": _elements("u1"),
+    "bool": _elements("u1", "bool"),
 }
 
 
+class TorchName:
+    """A torch constant that ``torch.load(weights_only=True)`` accepts as a value, by name:
+    a quantization scheme (``torch.per_tensor_affine``), a layout (``torch.strided``), a
+    tensor or storage type, a rebuild function. Immutable; equal when the names are."""
+
+    __slots__ = ("_qualname",)
+    _qualname: str
+
+    def __init__(self, qualname: str) -> None:
+        object.__setattr__(self, "_qualname", qualname)
+
+    @property
+    def qualname(self) -> str:
+        """The full name, e.g. ``"torch.per_tensor_affine"``."""
+        return self._qualname
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{self._qualname} is immutable")
+
+    def __setstate__(self, state: object) -> None:
+        raise UnsafeCheckpointError(f"the pickle tries to set state on {self._qualname}")
+
+    def __repr__(self) -> str:
+        return self._qualname
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, TorchName)
+            and type(other) is type(self)
+            and (other._qualname == self._qualname)
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._qualname))
+
+
+class TorchDtype(TorchName):
+    """``torch.float32`` & co as a value (``str()`` is ``"torch.float32"``)."""
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        """``"float32"``."""
+        return self.qualname.removeprefix("torch.")
+
+    @property
+    def numpy(self) -> np.dtype | None:
+        """The numpy dtype its tensors are read as (bfloat16: float32), or None where numpy
+        has none (float8, sub-byte and quantized types)."""
+        elements = DTYPE_ELEMENTS.get(self.name)
+        if elements is None:
+            return None
+        if elements.bfloat16:
+            return np.dtype(np.float32)
+        return np.dtype(bool) if elements.bool else elements.dtype.newbyteorder("=")
+
+
+class TorchDevice(str):
+    """``torch.device`` as its string (``"cpu"``, ``"cuda:1"``), with ``type`` and
+    ``device_index``."""
+
+    __slots__ = ()
+
+    @property
+    def type(self) -> str:
+        return self.partition(":")[0]
+
+    @property
+    def device_index(self) -> int | None:
+        """``torch.device.index`` (``index`` is ``str.index``)."""
+        index = self.partition(":")[2]
+        return int(index) if index else None
+
+
 class _Frozen:
-    """Objects the pickle can reach: no ``__dict__``, and ``BUILD`` on them is refused."""
+    """Placeholders the pickle can reach: no ``__dict__``, and ``BUILD`` on them is refused."""
 
     __slots__ = ()
 
@@ -76,15 +224,14 @@ class _Frozen:
 
 
 class _StorageType(_Frozen):
-    """Marker for ``torch.FloatStorage`` & co (only ever used inside a storage id)."""
+    """``torch.FloatStorage`` & co (``torch.cuda.*`` alike), ``torch.storage.UntypedStorage``:
+    used inside a storage id; ``elements`` None for the quantized storages."""
 
-    __slots__ = ("bfloat16", "bool", "dtype", "name")
+    __slots__ = ("elements", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.dtype = np.dtype(STORAGE_DTYPES[name])
-        self.bfloat16 = name == "BFloat16Storage"
-        self.bool = name == "BoolStorage"
+        self.elements = STORAGE_ELEMENTS.get(name)
 
 
 class _Storage(_Frozen):
@@ -98,28 +245,44 @@ class _Storage(_Frozen):
     def __init__(self, root: str, stype: _StorageType, offset: int, numel: int) -> None:
         self.root, self.stype, self.offset, self.numel = root, stype, offset, numel
 
+    @property
+    def elements(self) -> _Elements:
+        if self.stype.elements is None:
+            raise WeightsError(f"storage type torch.{self.stype.name} is not supported")
+        return self.stype.elements
+
 
 class _Tensor(_Frozen):
-    """A tensor to be cut out of a storage once the storages are read."""
+    """A tensor to be cut out of a storage once the storages are read; ``elements`` is the
+    storage's, or the dtype's for a tensor on an untyped storage (``_rebuild_tensor_v3``)."""
 
-    __slots__ = ("offset", "size", "storage", "stride")
+    __slots__ = ("elements", "offset", "size", "storage", "stride")
 
     def __init__(
-        self, storage: _Storage, offset: int, size: tuple[int, ...], stride: tuple[int, ...]
+        self,
+        storage: _Storage,
+        offset: int,
+        size: tuple[int, ...],
+        stride: tuple[int, ...],
+        elements: _Elements,
     ) -> None:
         self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
+        self.elements = elements
 
 
 class _Global(_Frozen):
-    """A callable the pickle may reference; a fresh one per load, so nothing is shared."""
+    """A callable global: ``REDUCE`` calls ``function``; ``NEWOBJ`` calls ``new`` (the
+    classes torch lets ``NEWOBJ`` build) or is refused. A fresh one per load."""
 
-    __slots__ = ("function", "qualname")
+    __slots__ = ("function", "new", "qualname")
 
-    def __init__(self, qualname: str, function: Callable[..., Any]) -> None:
-        self.qualname, self.function = qualname, function
-
-    def __call__(self, *args: Any) -> Any:
-        return self.function(*args)
+    def __init__(
+        self,
+        qualname: str,
+        function: Callable[..., Any],
+        new: Callable[..., Any] | None = None,
+    ) -> None:
+        self.qualname, self.function, self.new = qualname, function, new
 
 
 def _int(value: object, what: str) -> int:
@@ -135,7 +298,11 @@ def _ints(value: object, what: str) -> tuple[int, ...]:
 
 
 def _rebuild_tensor(
-    storage: object, storage_offset: object, size: object, stride: object
+    storage: object,
+    storage_offset: object,
+    size: object,
+    stride: object,
+    dtype: TorchDtype | None = None,
 ) -> _Tensor:
     if not isinstance(storage, _Storage):
         raise WeightsError(f"a tensor is rebuilt from {type(storage).__name__}, not a storage")
@@ -143,20 +310,40 @@ def _rebuild_tensor(
     size, stride = _ints(size, "size"), _ints(stride, "stride")
     if len(size) != len(stride):
         raise WeightsError(f"tensor size {size} and stride {stride} differ in length")
+    if dtype is None:
+        elements, numel = storage.elements, storage.numel
+    else:
+        elements = _dtype_elements(dtype)
+        numel = storage.numel * storage.elements.dtype.itemsize // elements.dtype.itemsize
     count = math.prod(size)
-    if count > max(storage.numel, MAX_EXPANDED_ELEMENTS):
+    if count > max(numel, MAX_EXPANDED_ELEMENTS):
         raise WeightsError(
             f"a tensor of size {size} would expand storage {storage.root!r} "
-            f"({storage.numel} elements) to {count} elements"
+            f"({numel} elements) to {count} elements"
         )
     if count:
         last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True))
-        if last >= storage.numel:
+        if last >= numel:
             raise WeightsError(
                 f"storage {storage.root!r} is too small for a tensor: size {size}, stride "
-                f"{stride}, offset {offset} need {last + 1} elements, it has {storage.numel}"
+                f"{stride}, offset {offset} need {last + 1} elements, it has {numel}"
             )
-    return _Tensor(storage, offset, size, stride)
+    return _Tensor(storage, offset, size, stride, elements)
+
+
+def _dtype_elements(dtype: object) -> _Elements:
+    if not isinstance(dtype, TorchDtype):
+        raise WeightsError(f"a tensor's dtype is {dtype!r}, not a torch dtype")
+    elements = DTYPE_ELEMENTS.get(dtype.name)
+    if elements is None:
+        raise WeightsError(f"tensors of dtype {dtype} are not supported (numpy has no such type)")
+    return elements
+
+
+def _rebuild_tensor_v1(
+    storage: object, storage_offset: object, size: object, stride: object
+) -> _Tensor:
+    return _rebuild_tensor(storage, storage_offset, size, stride)
 
 
 def _rebuild_tensor_v2(
@@ -169,6 +356,23 @@ def _rebuild_tensor_v2(
     metadata: object = None,
 ) -> _Tensor:
     return _rebuild_tensor(storage, storage_offset, size, stride)
+
+
+def _rebuild_tensor_v3(
+    storage: object,
+    storage_offset: object,
+    size: object,
+    stride: object,
+    requires_grad: object,
+    backward_hooks: object,
+    dtype: object,
+    metadata: object = None,
+) -> _Tensor:
+    if not isinstance(dtype, TorchDtype):
+        raise WeightsError(f"a tensor's dtype is {dtype!r}, not a torch dtype")
+    if not (isinstance(storage, _Storage) and storage.stype.name == "UntypedStorage"):
+        raise WeightsError("_rebuild_tensor_v3 needs an untyped storage")
+    return _rebuild_tensor(storage, storage_offset, size, stride, dtype)
 
 
 def _rebuild_parameter(
@@ -185,6 +389,36 @@ def _rebuild_parameter_with_state(
     return _rebuild_parameter(data)
 
 
+def _parameter(data: object = None, requires_grad: object = True) -> _Tensor:
+    return _rebuild_parameter(data)
+
+
+def _rebuild_from_type_v2(func: object, new_type: object, args: object, state: object) -> _Tensor:
+    """A tensor with Python attributes (dropped) or a ``Parameter``/``Tensor`` type."""
+    if not isinstance(func, _Global) or not isinstance(args, tuple):
+        raise WeightsError(f"malformed _rebuild_from_type_v2({func!r}, ..., {args!r})")
+    name = new_type.qualname if isinstance(new_type, (TorchName, _Global)) else None
+    if name not in ("torch.Tensor", "torch.nn.parameter.Parameter"):
+        raise WeightsError(f"tensors of type {new_type!r} are not supported")
+    return _rebuild_parameter(func.function(*args))
+
+
+def _rebuild_device_tensor_from_cpu_tensor(
+    data: object, dtype: object, device: object, requires_grad: object
+) -> _Tensor:
+    tensor = _rebuild_parameter(data)
+    if _dtype_elements(dtype) != tensor.elements:
+        raise WeightsError(f"a device tensor converted to {dtype} is not supported")
+    return tensor
+
+
+def _unsupported(kind: str) -> Callable[..., Any]:
+    def refuse(*args: object) -> Any:
+        raise WeightsError(f"{kind} are not supported (only dense tensors with their data)")
+
+    return refuse
+
+
 class _OrderedDict(dict[Any, Any]):
     """``collections.OrderedDict`` while unpickling; a plain ``dict`` in the result.
 
@@ -194,59 +428,307 @@ class _OrderedDict(dict[Any, Any]):
 
     __slots__ = ()
 
-    def __setstate__(self, state: object) -> None:
-        pass
+
+class _Counter(dict[Any, Any]):
+    """``collections.Counter`` while unpickling; a ``Counter`` in the result."""
+
+    __slots__ = ()
 
 
 def _ordered_dict(*args: Any) -> dict[Any, Any]:
     return _OrderedDict(*args)
 
 
+def _counter(*args: Any) -> dict[Any, Any]:
+    return _Counter(collections.Counter(*args))
+
+
 def _size(dims: object = ()) -> tuple[int, ...]:
     return _ints(dims, "size")
 
 
-def _device(kind: object, index: object = None) -> str:
-    if not isinstance(kind, str) or (index is not None and not isinstance(index, int)):
+def _device(kind: object, index: object = None) -> TorchDevice:
+    if not isinstance(kind, str) or (
+        index is not None and (isinstance(index, bool) or not isinstance(index, int))
+    ):
         raise WeightsError(f"malformed torch.device({kind!r}, {index!r})")
-    return kind if index is None else f"{kind}:{index}"
+    return TorchDevice(kind if index is None else f"{kind}:{index}")
 
 
-def _allowed_globals() -> dict[tuple[str, str], Callable[[], _Frozen]]:
-    """(module, name) → factory of the object ``find_class`` returns for it."""
+# ``_codecs.encode`` encodings accepted (protocol 2 pickles ``bytes`` as
+# ``encode(str, "latin1")``): no codec is looked up by a name the file chooses.
+TEXT_ENCODINGS = frozenset({"latin1", "latin-1", "iso-8859-1", "utf-8", "utf8", "ascii"})
+
+
+def _encode(obj: object, encoding: object = "utf-8", errors: object = "strict") -> bytes:
+    """``_codecs.encode`` of a ``str`` with one of :data:`TEXT_ENCODINGS` (torch calls the
+    real one; every ``bytes`` ``torch.save`` writes is covered)."""
+    if not (isinstance(obj, str) and encoding in TEXT_ENCODINGS and errors == "strict"):
+        raise WeightsError(f"unsupported _codecs.encode({type(obj).__name__}, {encoding!r})")
+    return obj.encode(str(encoding))
+
+
+def _bytearray(data: object = b"") -> bytearray:
+    if not isinstance(data, (bytes, bytearray)):
+        raise WeightsError(f"unsupported bytearray({type(data).__name__})")
+    return bytearray(data)
+
+
+def _set(items: object = ()) -> set[Any]:
+    if not isinstance(items, (list, tuple, set)):
+        raise WeightsError(f"unsupported set({type(items).__name__})")
+    return set(items)
+
+
+def _complex(real: object = 0, imag: object = 0) -> complex:
+    if not (isinstance(real, (int, float)) and isinstance(imag, (int, float))):
+        raise WeightsError(f"unsupported complex({real!r}, {imag!r})")
+    return complex(real, imag)
+
+
+LAYOUTS = frozenset(
+    f"torch.{n}"
+    for n in (
+        "strided",
+        "sparse_coo",
+        "sparse_csr",
+        "sparse_csc",
+        "sparse_bsr",
+        "sparse_bsc",
+        "_mkldnn",
+        "jagged",
+    )
+)
+
+
+def _get_layout(name: object) -> TorchName:
+    if name not in LAYOUTS:
+        raise WeightsError(f"unknown torch layout {name!r}")
+    return TorchName(str(name))
+
+
+# The names torch 2.13's ``torch._weights_only_unpickler._get_allowed_globals()`` lists
+# (the parity tests compare the two sets).
+LEGACY_STORAGES = (
+    "Double",
+    "Float",
+    "Half",
+    "BFloat16",
+    "Long",
+    "Int",
+    "Short",
+    "Char",
+    "Byte",
+    "Bool",
+    "ComplexDouble",
+    "ComplexFloat",
+)
+QUANTIZED_STORAGES = ("QInt32", "QInt8", "QUInt2x4", "QUInt4x2", "QUInt8")
+TENSOR_TYPES = (
+    "BFloat16",
+    "Bool",
+    "Byte",
+    "Char",
+    "Double",
+    "Float",
+    "Half",
+    "Int",
+    "Long",
+    "Short",
+)
+DTYPES = (
+    *DTYPE_ELEMENTS,
+    "complex32",
+    *(f"float8_{k}" for k in ("e4m3fn", "e4m3fnuz", "e5m2", "e5m2fnuz", "e8m0fnu")),
+    "float4_e2m1fn_x2",
+    *(f"bits{k}" for k in ("16", "1x8", "2x4", "4x2", "8")),
+    *(f"int{k}" for k in range(1, 8)),
+    *(f"uint{k}" for k in range(1, 8)),
+    "qint32",
+    "qint8",
+    "quint2x4",
+    "quint4x2",
+    "quint8",
+)
+QSCHEMES = (
+    "per_tensor_affine",
+    "per_tensor_symmetric",
+    "per_channel_affine",
+    "per_channel_symmetric",
+    "per_channel_affine_float_qparams",
+)
+
+STORAGE_ELEMENTS: dict[str, _Elements] = {
+    **{
+        f"{k}Storage": DTYPE_ELEMENTS[v]
+        for k, v in (
+            ("Double", "float64"),
+            ("Float", "float32"),
+            ("Half", "float16"),
+            ("BFloat16", "bfloat16"),
+            ("Long", "int64"),
+            ("Int", "int32"),
+            ("Short", "int16"),
+            ("Char", "int8"),
+            ("Byte", "uint8"),
+            ("Bool", "bool"),
+            ("ComplexDouble", "complex128"),
+            ("ComplexFloat", "complex64"),
+        )
+    },
+    "UntypedStorage": DTYPE_ELEMENTS["uint8"],
+}
+
+
+def _allowed_globals() -> dict[str, Callable[[], object]]:
+    """``module.name`` → factory of the object a ``GLOBAL`` of it pushes (fresh per load)."""
+    allowed: dict[str, Callable[[], object]] = {}
+
+    def callable_global(
+        qualname: str, function: Callable[..., Any], new: Callable[..., Any] | None = None
+    ) -> None:
+        allowed[qualname] = functools.partial(_Global, qualname, function, new)
+
+    def constant(qualname: str, make: Callable[[str], object]) -> None:
+        allowed[qualname] = functools.partial(make, qualname)
+
     rebuild: dict[str, Callable[..., Any]] = {
-        "_rebuild_tensor": _rebuild_tensor,
+        "_rebuild_tensor": _rebuild_tensor_v1,
         "_rebuild_tensor_v2": _rebuild_tensor_v2,
+        "_rebuild_tensor_v3": _rebuild_tensor_v3,
         "_rebuild_parameter": _rebuild_parameter,
         "_rebuild_parameter_with_state": _rebuild_parameter_with_state,
+        "_rebuild_device_tensor_from_cpu_tensor": _rebuild_device_tensor_from_cpu_tensor,
+        "_rebuild_qtensor": _unsupported("quantized tensors"),
+        "_rebuild_sparse_tensor": _unsupported("sparse tensors"),
+        "_rebuild_meta_tensor_no_storage": _unsupported("meta tensors (they hold no data)"),
+        "_rebuild_nested_tensor": _unsupported("nested tensors"),
+        "_rebuild_wrapper_subclass": _unsupported("tensor wrapper subclasses"),
+        "_rebuild_device_tensor_from_numpy": _unsupported("tensors rebuilt from numpy arrays"),
     }
-    allowed: dict[tuple[str, str], Callable[[], _Frozen]] = {
-        ("torch._utils", name): functools.partial(_Global, f"torch._utils.{name}", fn)
-        for name, fn in rebuild.items()
-    }
-    allowed[("collections", "OrderedDict")] = lambda: _Global(
-        "collections.OrderedDict", _ordered_dict
-    )
-    allowed[("torch", "Size")] = lambda: _Global("torch.Size", _size)
-    allowed[("torch", "device")] = lambda: _Global("torch.device", _device)
-    for name in STORAGE_DTYPES:
-        if name != "UntypedStorage":
-            allowed[("torch", name)] = functools.partial(_StorageType, name)
-    allowed[("torch", "UntypedStorage")] = lambda: _StorageType("UntypedStorage")
-    allowed[("torch.storage", "UntypedStorage")] = lambda: _StorageType("UntypedStorage")
+    for name, function in rebuild.items():
+        callable_global(f"torch._utils.{name}", function)
+    callable_global("torch._tensor._rebuild_from_type_v2", _rebuild_from_type_v2)
+    # NEWOBJ runs ``cls.__new__(cls, *args)``: empty containers, whatever the arguments
+    callable_global("collections.OrderedDict", _ordered_dict, lambda *_: _OrderedDict())
+    callable_global("collections.Counter", _counter, lambda *_: _Counter())
+    callable_global("builtins.set", _set, lambda *_: set())
+    callable_global("builtins.bytearray", _bytearray, lambda *_: bytearray())
+    callable_global("builtins.complex", _complex, _complex)
+    callable_global("_codecs.encode", _encode)
+    callable_global("torch.Size", _size, _size)
+    callable_global("torch.device", _device, _device)
+    callable_global("torch.serialization._get_layout", _get_layout)
+    parameter = "torch.nn.parameter.Parameter"
+    allowed[parameter] = functools.partial(_Global, parameter, _parameter, _parameter)
+    for name in DTYPES:
+        constant(f"torch.{name}", TorchDtype)
+    for name in QSCHEMES:
+        constant(f"torch.{name}", TorchName)
+    constant("torch.Tensor", TorchName)
+    for kind in TENSOR_TYPES:
+        for module in ("torch", "torch.cuda", "torch.sparse", "torch.cuda.sparse"):
+            if kind != "Bool" or "sparse" not in module:
+                constant(f"{module}.{kind}Tensor", TorchName)
+    for kind in (*LEGACY_STORAGES, *QUANTIZED_STORAGES):
+        allowed[f"torch.{kind}Storage"] = functools.partial(_StorageType, f"{kind}Storage")
+        if kind in LEGACY_STORAGES:
+            allowed[f"torch.cuda.{kind}Storage"] = allowed[f"torch.{kind}Storage"]
+    allowed["torch.storage.UntypedStorage"] = functools.partial(_StorageType, "UntypedStorage")
+    constant("torch.storage.TypedStorage", TorchName)
     return allowed
 
 
-ALLOWED_GLOBALS = frozenset(f"{m}.{n}" for m, n in _allowed_globals())
+ALLOWED_GLOBALS = frozenset(_allowed_globals())
+
+# The opcodes torch's weights-only unpickler implements (protocol 2 as torch.save writes it,
+# without the text opcodes of protocols 0/1 or the framing, bytes and memo opcodes of 3+).
+OPCODES = frozenset(
+    getattr(pickle, name)
+    for name in (
+        *("GLOBAL", "NEWOBJ", "REDUCE", "BUILD", "APPEND", "APPENDS", "SETITEM", "SETITEMS"),
+        *("MARK", "TUPLE", "TUPLE1", "TUPLE2", "TUPLE3", "NONE", "NEWFALSE", "NEWTRUE"),
+        *("EMPTY_TUPLE", "EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET", "BININT", "BININT1"),
+        *("BININT2", "BINFLOAT", "BINUNICODE", "SHORT_BINSTRING", "BINPERSID", "BINGET"),
+        *("LONG_BINGET", "BINPUT", "LONG_BINPUT", "LONG1", "PROTO", "STOP"),
+    )
+)
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """``pickle.Unpickler`` that resolves only :data:`ALLOWED_GLOBALS`.
+# torch's Python 2 module renames (``torch._utils.IMPORT_MAPPING``, from ``_compat_pickle``).
+# Its name renames (``NAME_MAPPING``) all lead to refused names, so they need no copy here.
+IMPORT_MAPPING = {
+    "__builtin__": "builtins",
+    "copy_reg": "copyreg",
+    "Queue": "queue",
+    "repr": "reprlib",
+    "_abcoll": "collections.abc",
+    "UserDict": "collections",
+    "UserList": "collections",
+    "UserString": "collections",
+    "whichdb": "dbm",
+    "StringIO": "io",
+    "cStringIO": "io",
+}
 
-    Every global reference (``GLOBAL``, ``STACK_GLOBAL``, ``INST``, extension codes) goes
-    through :meth:`find_class`; anything not allowed raises
-    :class:`~indextts_weights.errors.UnsafeCheckpointError` naming ``module.name`` and the
-    file, before anything is called. Storage ids go to ``storage_for``.
+
+def _global_name(module: str, name: str) -> str:
+    """``module.name`` after torch's Python 2 renames (``__builtin__.set`` → ``builtins.set``)."""
+    return f"{IMPORT_MAPPING.get(module, module)}.{name}"
+
+
+def _refusal(source: str, qualname: str) -> UnsafeCheckpointError:
+    module, _, name = qualname.rpartition(".")
+    why = (
+        "an unsupported tensor type"
+        if module.startswith("torch") and name.endswith("Storage")
+        else "only tensors and plain containers are loaded; the file may be malicious"
+    )
+    return UnsafeCheckpointError(
+        f"{source}: refused global '{qualname}' in the checkpoint's pickle ({why})"
+    )
+
+
+_EXTENSIONS: dict[Any, tuple[str, str]] = copyreg._inverted_registry  # type: ignore[attr-defined]
+_OPCODE_INFO: dict[str, Any] = pickletools.code2op  # type: ignore[attr-defined]
+
+
+def _refused_global_in(file: BinaryIO, start: int) -> str | None:
+    """The first global outside :data:`ALLOWED_GLOBALS` a pickle names (``GLOBAL``, ``INST``,
+    ``STACK_GLOBAL`` after two strings, extension codes), found by decoding without running
+    it: to name it when the pickle is refused for an opcode before reaching it."""
+    file.seek(start)
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(file):
+            if op.name in ("GLOBAL", "INST"):
+                module, _, name = str(arg).partition(" ")
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                module, name = strings[-2], strings[-1]
+            elif op.name in ("EXT1", "EXT2", "EXT4") and arg in _EXTENSIONS:
+                module, name = _EXTENSIONS[arg]
+            else:
+                if isinstance(arg, str) and ("UNICODE" in op.name or "STRING" in op.name):
+                    strings.append(str(arg))
+                continue
+            qualname = _global_name(module, name)
+            if qualname not in ALLOWED_GLOBALS:
+                return qualname
+    except Exception:  # a corrupt pickle: nothing more to name
+        pass
+    return None
+
+
+class RestrictedUnpickler:
+    """The unpickler of ``torch.load(weights_only=True)``, re-implemented torch-free.
+
+    It runs the same opcodes (:data:`OPCODES`) with the same restrictions: a ``GLOBAL``
+    resolves only :data:`ALLOWED_GLOBALS` (to the stand-ins of this module; nothing is
+    imported), ``REDUCE`` and ``NEWOBJ`` call only those, ``BUILD`` applies only to
+    ``OrderedDict``/``Counter`` (their state is dropped), ``APPEND(S)`` only to lists,
+    ``SETITEM(S)`` only to dicts, persistent ids only name storages. Anything else raises
+    :class:`~indextts_weights.errors.UnsafeCheckpointError` naming the global or opcode
+    and the file, before anything is called. Storage ids go to ``storage_for``.
     """
 
     def __init__(
@@ -256,26 +738,141 @@ class RestrictedUnpickler(pickle.Unpickler):
         source: str,
         storage_for: Callable[[tuple[Any, ...]], _Storage] | None = None,
     ) -> None:
-        super().__init__(file)
-        self._source = source
-        self._storage_for = storage_for
+        self._file, self._source, self._storage_for = file, source, storage_for
         self._allowed = _allowed_globals()
+        self._start = file.tell()
 
-    def find_class(self, module: str, name: str) -> _Frozen:
-        factory = self._allowed.get((module, name))
-        if factory is None:
-            why = (
-                "an unsupported tensor type"
-                if module.startswith("torch") and name.endswith("Storage")
-                else "only tensors and plain containers are loaded; the file may be malicious"
-            )
-            raise UnsafeCheckpointError(
-                f"{self._source}: refused global '{module}.{name}' in the checkpoint's pickle "
-                f"({why})"
-            )
-        return factory()
+    def _read(self, n: int) -> bytes:
+        data = self._file.read(n)
+        if len(data) != n:
+            raise WeightsError(f"{self._source}: truncated pickle")
+        return data
 
-    def persistent_load(self, pid: object) -> _Storage:
+    def _refuse(self, what: str) -> UnsafeCheckpointError:
+        qualname = _refused_global_in(self._file, self._start)
+        if qualname is not None:
+            return _refusal(self._source, qualname)
+        return UnsafeCheckpointError(
+            f"{self._source}: refused {what} in the checkpoint's pickle "
+            "(torch.load(weights_only=True) refuses it too)"
+        )
+
+    def load(self) -> Any:
+        read, readline = self._read, self._file.readline
+        stack: list[Any] = []
+        metastack: list[list[Any]] = []
+        memo: dict[int, Any] = {}
+
+        def pop_mark() -> list[Any]:
+            nonlocal stack
+            items, stack = stack, metastack.pop()
+            return items
+
+        while True:
+            op = read(1)
+            if op not in OPCODES:
+                info = _OPCODE_INFO.get(op.decode("latin-1"))
+                raise self._refuse(f"opcode {info.name if info else op.hex()}")
+            if op == GLOBAL:
+                module = readline()[:-1].decode("utf-8")
+                name = readline()[:-1].decode("utf-8")
+                qualname = _global_name(module, name)
+                factory = self._allowed.get(qualname)
+                if factory is None:
+                    raise _refusal(self._source, qualname)
+                stack.append(factory())
+            elif op == REDUCE:
+                args = stack.pop()
+                func = stack[-1]
+                if not isinstance(func, _Global):
+                    raise self._refuse(f"call of {func!r}")
+                if not isinstance(args, tuple):
+                    raise WeightsError(f"{self._source}: corrupt pickle (REDUCE without a tuple)")
+                stack[-1] = func.function(*args)
+            elif op == NEWOBJ:
+                args = stack.pop()
+                cls = stack.pop()
+                if not isinstance(cls, _Global) or cls.new is None:
+                    raise self._refuse(f"NEWOBJ of {cls!r}")
+                stack.append(cls.new(*args))
+            elif op == BUILD:
+                state = stack.pop()
+                inst = stack[-1]
+                if not isinstance(inst, (_OrderedDict, _Counter)):
+                    if isinstance(inst, (_Frozen, TorchName)):
+                        inst.__setstate__(state)  # raises
+                    raise UnsafeCheckpointError(
+                        f"{self._source}: the pickle tries to set state on {type(inst).__name__}"
+                    )
+            elif op in (APPEND, APPENDS):
+                items = [stack.pop()] if op == APPEND else pop_mark()
+                if type(stack[-1]) is not list:
+                    raise self._refuse(f"append to {type(stack[-1]).__name__}")
+                stack[-1].extend(items)
+            elif op in (SETITEM, SETITEMS):
+                items = stack[-2:] if op == SETITEM else pop_mark()
+                if op == SETITEM:
+                    del stack[-2:]
+                target = stack[-1]
+                if type(target) not in (dict, _OrderedDict, _Counter):
+                    raise self._refuse(f"item assignment to {type(target).__name__}")
+                for i in range(0, len(items) - 1, 2):
+                    target[items[i]] = items[i + 1]
+            elif op == MARK:
+                metastack.append(stack)
+                stack = []
+            elif op == TUPLE:
+                items = pop_mark()  # before naming ``stack``: pop_mark rebinds it
+                stack.append(tuple(items))
+            elif op == TUPLE1:
+                stack[-1] = (stack[-1],)
+            elif op == TUPLE2:
+                stack[-2:] = [(stack[-2], stack[-1])]
+            elif op == TUPLE3:
+                stack[-3:] = [(stack[-3], stack[-2], stack[-1])]
+            elif op == NONE:
+                stack.append(None)
+            elif op == NEWFALSE:
+                stack.append(False)
+            elif op == NEWTRUE:
+                stack.append(True)
+            elif op == EMPTY_TUPLE:
+                stack.append(())
+            elif op == EMPTY_LIST:
+                stack.append([])
+            elif op == EMPTY_DICT:
+                stack.append({})
+            elif op == EMPTY_SET:
+                stack.append(set())
+            elif op == BININT:
+                stack.append(struct.unpack("<i", read(4))[0])
+            elif op == BININT1:
+                stack.append(read(1)[0])
+            elif op == BININT2:
+                stack.append(struct.unpack("<H", read(2))[0])
+            elif op == BINFLOAT:
+                stack.append(struct.unpack(">d", read(8))[0])
+            elif op == BINUNICODE:
+                (length,) = struct.unpack("<I", read(4))
+                stack.append(str(read(length), "utf-8", "surrogatepass"))
+            elif op == SHORT_BINSTRING:  # a Python 2 str: decoded as torch.load does (utf-8)
+                stack.append(read(read(1)[0]).decode("utf-8"))
+            elif op == BINPERSID:
+                stack.append(self._persistent_load(stack.pop()))
+            elif op in (BINGET, LONG_BINGET):
+                index = read(1)[0] if op == BINGET else struct.unpack("<I", read(4))[0]
+                stack.append(memo[index])
+            elif op in (BINPUT, LONG_BINPUT):
+                index = read(1)[0] if op == BINPUT else struct.unpack("<I", read(4))[0]
+                memo[index] = stack[-1]
+            elif op == LONG1:
+                stack.append(pickle.decode_long(read(read(1)[0])))
+            elif op == PROTO:
+                read(1)
+            else:  # STOP
+                return stack.pop()
+
+    def _persistent_load(self, pid: object) -> _Storage:
         if self._storage_for is None:
             raise WeightsError(f"{self._source}: unexpected persistent id {pid!r}")
         if not (isinstance(pid, tuple) and pid and pid[0] in ("storage", b"storage")):
@@ -292,7 +889,7 @@ def _unpickle(
         return RestrictedUnpickler(file, source=source, storage_for=storage_for).load()
     except WeightsError:
         raise
-    except Exception as exc:  # pickle raises many kinds on corrupt input
+    except Exception as exc:  # corrupt input fails in many ways
         raise WeightsError(f"{source}: corrupt pickle ({type(exc).__name__}: {exc})") from exc
 
 
@@ -312,6 +909,10 @@ class _StorageIds:
             key = key.decode("ascii", "replace")
         if not isinstance(stype, _StorageType):
             raise WeightsError(f"{self.source}: storage id {pid!r} has no storage type")
+        if stype.elements is None:
+            raise WeightsError(
+                f"{self.source}: storage type torch.{stype.name} is not supported (quantized)"
+            )
         if not isinstance(key, str) or not key or "/" in key or "\\" in key or ".." in key:
             raise WeightsError(f"{self.source}: malformed storage key {key!r}")
         numel = _int(numel, "storage size")
@@ -376,18 +977,23 @@ def _is_contiguous(size: tuple[int, ...], stride: tuple[int, ...]) -> bool:
     return True
 
 
-def _finish(array: np.ndarray, stype: _StorageType) -> np.ndarray:
-    if stype.bfloat16:
+def _finish(array: np.ndarray, elements: _Elements) -> np.ndarray:
+    if elements.bfloat16:
         return (array.astype(np.uint32) << 16).view(np.float32)
-    if stype.bool:
+    if elements.bool:
         flags: np.ndarray = array != 0
         return flags
     return array
 
 
-def _tensor_array(buffer: np.ndarray, ref: _Tensor, exclusive: bool) -> np.ndarray:
-    """Cut ``ref`` out of its storage's ``buffer`` (native dtype, the root's elements)."""
-    stype = ref.storage.stype
+def _tensor_array(
+    buffer: np.ndarray, ref: _Tensor, exclusive: bool, big_endian: bool
+) -> np.ndarray:
+    """Cut ``ref`` out of its storage's ``buffer`` (native dtype, the root's elements; the
+    bytes of an untyped storage are viewed as the tensor's dtype)."""
+    if ref.elements.dtype != buffer.dtype:
+        usable = buffer.size // ref.elements.dtype.itemsize * ref.elements.dtype.itemsize
+        buffer = _native(buffer[:usable], ref.elements.dtype, big_endian)
     start = ref.storage.offset + ref.offset
     count = math.prod(ref.size)
     if exclusive and start == 0 and count == buffer.size and _is_contiguous(ref.size, ref.stride):
@@ -398,10 +1004,10 @@ def _tensor_array(buffer: np.ndarray, ref: _Tensor, exclusive: bool) -> np.ndarr
         strides = tuple(s * buffer.itemsize for s in ref.stride)
         view = np.lib.stride_tricks.as_strided(buffer[start:], ref.size, strides, writeable=False)
         array = np.array(view, copy=True, order="C")
-    return _finish(array, stype)
+    return _finish(array, ref.elements)
 
 
-def _resolve(obj: Any, read_root: Callable[[str], np.ndarray]) -> Any:
+def _resolve(obj: Any, read_root: Callable[[str], np.ndarray], big_endian: bool = False) -> Any:
     """Replace the placeholders in ``obj`` by arrays, reading each root storage once.
 
     ``read_root(key)`` returns the root storage's elements as a native-endian 1-D array
@@ -419,11 +1025,11 @@ def _resolve(obj: Any, read_root: Callable[[str], np.ndarray]) -> Any:
         exclusive = len(items) == 1
         for ident, item in items.items():
             if isinstance(item, _Tensor):
-                arrays[ident] = _tensor_array(buffer, item, exclusive)
+                arrays[ident] = _tensor_array(buffer, item, exclusive, big_endian)
             else:
                 piece = buffer[item.offset : item.offset + item.numel]
                 whole = exclusive and piece.size == buffer.size
-                arrays[ident] = _finish(piece if whole else piece.copy(), item.stype)
+                arrays[ident] = _finish(piece if whole else piece.copy(), item.elements)
         del buffer
     try:
         return _rebuild(obj, arrays, {})
@@ -436,14 +1042,17 @@ def _resolve(obj: Any, read_root: Callable[[str], np.ndarray]) -> Any:
 def _rebuild(obj: Any, arrays: dict[int, np.ndarray], memo: dict[int, Any]) -> Any:
     if isinstance(obj, (_Tensor, _Storage)):
         return arrays[id(obj)]
-    if isinstance(obj, _Frozen):
-        raise WeightsError(f"the pickle holds a bare {type(obj).__name__.lstrip('_')} object")
+    if isinstance(obj, _Global):
+        return TorchName(obj.qualname)  # a bare function or class reference
+    if isinstance(obj, _StorageType):
+        untyped = obj.name == "UntypedStorage"
+        return TorchName(f"torch.{'storage.' if untyped else ''}{obj.name}")
     if not isinstance(obj, (dict, list, tuple, set, frozenset)):
         return obj
     if id(obj) in memo:
         return memo[id(obj)]
     if isinstance(obj, dict):
-        mapping: dict[Any, Any] = {}
+        mapping: dict[Any, Any] = collections.Counter() if isinstance(obj, _Counter) else {}
         memo[id(obj)] = mapping
         for k, v in obj.items():
             mapping[_rebuild(k, arrays, memo)] = _rebuild(v, arrays, memo)
@@ -614,10 +1223,10 @@ def read_torch_zip(
         def read_root(key: str) -> np.ndarray:
             root = ids.roots[key]
             info = ckpt.member(f"data/{key}", "storage")
-            nbytes = root.numel * root.stype.dtype.itemsize
-            return _native(ckpt.read_buffer(info, nbytes), root.stype.dtype, big_endian)
+            dtype = root.elements.dtype
+            return _native(ckpt.read_buffer(info, root.numel * dtype.itemsize), dtype, big_endian)
 
-        return _resolve(obj, read_root)
+        return _resolve(obj, read_root, big_endian)
     finally:
         ckpt.close()
 
@@ -665,7 +1274,7 @@ def read_torch_legacy(path: str | Path, *, unwrap: tuple[str, ...] = ()) -> Any:
             if len(count_bytes) != 8:
                 raise WeightsError(f"{source}: truncated legacy file (storage {key!r})")
             (count,) = struct.unpack("<q", count_bytes)
-            itemsize = root.stype.dtype.itemsize
+            itemsize = root.elements.dtype.itemsize
             if count < root.numel or handle.tell() + count * itemsize > file_size:
                 raise WeightsError(
                     f"{source}: legacy storage {key!r} holds {count} elements, needs "
@@ -677,7 +1286,7 @@ def read_torch_legacy(path: str | Path, *, unwrap: tuple[str, ...] = ()) -> Any:
             buffer = np.empty(count * itemsize, np.uint8)
             if handle.readinto(buffer.data) != buffer.size:
                 raise WeightsError(f"{source}: truncated legacy file (storage {key!r})")
-            buffers[key] = _native(buffer, root.stype.dtype, big_endian=False)
+            buffers[key] = _native(buffer, root.elements.dtype, big_endian=False)
 
     def read_root(key: str) -> np.ndarray:
         if key not in buffers:
