@@ -226,16 +226,54 @@ def test_bad_output_format_fails_before_the_weights_are_needed(setup, tmp_path):
     assert line.startswith("error: cannot tell the audio format of") and "weights" not in line
 
 
-def test_missing_weights_say_what_in_one_phrase_and_the_command(setup, tmp_path):
+@pytest.mark.parametrize(
+    ("flag", "env", "why"),
+    [
+        ("--no-download", {}, "downloading is off"),
+        (None, {"INDEXTTS_MLX_OFFLINE": "1"}, "offline: INDEXTTS_MLX_OFFLINE/HF_HUB_OFFLINE"),
+        (None, {"HF_HUB_OFFLINE": "1"}, "offline: INDEXTTS_MLX_OFFLINE/HF_HUB_OFFLINE"),
+    ],
+)
+def test_missing_weights_without_download_give_the_two_commands(setup, tmp_path, flag, env, why):
     _, _, voices = setup
     empty = tmp_path / "none"
-    done = _run(["Hi.", "--voice", voices / "alice.wav", "--out", tmp_path / "a.wav",
-                 "--weights-dir", empty])  # fmt: skip
+    args = ["Hi.", "--voice", voices / "alice.wav", "--out", tmp_path / "a.wav",
+            "--weights-dir", empty, *([flag] if flag else [])]  # fmt: skip
+    done = _run(args, env={**os.environ, **env})
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        f"error: no IndexTTS-2 weights in {empty}; "
-        f"get them with: indextts-weights download --out {empty}"
+        f"error: no IndexTTS-2 weights in {empty} ({why}); "
+        f"get them with: indextts-weights download --out {empty}; "
+        f"or, from the official files you have: indextts-weights convert --src DIR --out {empty}"
     ]
+
+
+def test_a_first_run_fetches_the_official_files_from_the_hub(setup, tmp_path):
+    from indextts_weights.download import OFFICIAL_FILES
+    from indextts_weights.testing_hub import LoopbackHub
+
+    _, _, voices = setup
+    empty, out = tmp_path / "weights", tmp_path / "a.wav"
+    rng = np.random.default_rng(5)  # random bytes: fetched for real, then refused by convert
+    files = {key: rng.integers(0, 256, 4096, dtype=np.uint8).tobytes() for key in OFFICIAL_FILES}
+    hf = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    with LoopbackHub(files) as hub:
+        env = {**hf, "HF_ENDPOINT": hub.endpoint, "HF_HOME": str(tmp_path / "hf"),
+               "HF_HUB_DISABLE_TELEMETRY": "1",
+               "XDG_CACHE_HOME": str(tmp_path / "cache")}  # fmt: skip
+        done = _run(["Hi.", "--voice", voices / "alice.wav", "--out", out,
+                     "--weights-dir", empty], env=env)  # fmt: skip
+        fetched = {r.path for r in hub.requests if r.server == "cdn" and r.method == "GET"}
+    lines = done.stderr.splitlines()
+    assert lines[0] == (
+        f"first run: fetching the official IndexTTS-2 files and converting them into {empty}"
+    )
+    assert lines[1].startswith(f"{len(OFFICIAL_FILES)} files from the Hugging Face Hub, ")
+    assert len(fetched) == len(OFFICIAL_FILES)  # every file came from the loopback hub
+    cached = tmp_path / "cache" / "indextts-mlx" / "official"
+    assert all((cached / repo / name).read_bytes() == files[repo, name] for repo, name in files)
+    assert done.returncode == 2 and lines[-1].startswith("error: first-run download: ")
+    assert not out.exists() and not list(empty.glob("*.npz"))  # nothing half-written
 
 
 def test_a_chapter_is_checked_before_the_weights(setup, tmp_path):

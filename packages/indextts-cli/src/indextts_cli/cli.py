@@ -69,11 +69,14 @@ class Output:
 
 
 def _make_tts(
-    weights: WeightsConfig, cache_dir: Path | None, quiet: bool, low_memory: bool
+    weights: WeightsConfig, cache_dir: Path | None, quiet: bool, low_memory: bool, download: bool
 ) -> IndexTTS2:
-    """The pipeline (a seam for tests)."""
+    """The pipeline, on a first run after fetching the weights (a seam for tests)."""
     from indextts_mlx import IndexTTS2
+    from indextts_mlx.first_run import ensure_weights
 
+    say = None if quiet else (lambda line: click.echo(line, err=True))
+    ensure_weights(weights, download=download, say=say)
     progress = False if quiet else _LoadBars()
     return IndexTTS2(weights, progress=progress, cache_dir=cache_dir, low_memory=low_memory)
 
@@ -167,6 +170,12 @@ def _read_text(text: str | None, text_file: Path | None) -> str | None:
 @click.option("--continue-on-error", is_flag=True, help="Chapter: render what can be rendered.")
 @click.option("--dry-run", is_flag=True, help="Chapter: print the plan, render nothing.")
 @click.option(
+    "--no-download",
+    is_flag=True,
+    help="Never fetch the weights (also INDEXTTS_MLX_OFFLINE=1 or HF_HUB_OFFLINE=1); "
+    "by default a first run downloads and converts them (several GB).",
+)
+@click.option(
     "--low-memory",
     is_flag=True,
     help="Release the prompt encoders (~1.7 GB) once a prompt is encoded.",
@@ -190,7 +199,8 @@ def _run(params: dict[str, Any]) -> None:
     weights = WeightsConfig(weights_dir=params["weights_dir"], bpe_model=params["bpe_model"])
 
     def make_tts(cache_dir: Path | None) -> IndexTTS2:
-        return _make_tts(weights, cache_dir, params["quiet"], params["low_memory"])
+        download = not params["no_download"]
+        return _make_tts(weights, cache_dir, params["quiet"], params["low_memory"], download)
 
     if params["segments_jsonl"] is not None:
         _chapter(params, output, weights, make_tts)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import mlx.core as mx
 import numpy as np
@@ -46,6 +46,7 @@ from indextts_mlx.conditioning import (
 )
 from indextts_mlx.emotion_args import EMOTION_SCALE, EmotionMode
 from indextts_mlx.errors import InputTextError, ModelInputError, translate_errors
+from indextts_mlx.first_run import ensure_weights
 from indextts_mlx.models import LoadProgress, ModelSet, WhenLoaded
 from indextts_mlx.output import audio_format_for, write_audio
 from indextts_mlx.result import SAMPLE_RATE, SegmentResult, SynthesisResult
@@ -155,9 +156,12 @@ class IndexTTS2:
         cache_dir: also keep encoded prompts on disk there (``.npz`` per prompt content),
             so a new process skips W2V-BERT and CAMPPlus for a known voice.
         low_memory: release the prompt encoders (~1.7 GB) after each new prompt.
+        download: fetch and convert the official files when the folder lacks them (off by
+            default: several GB; :meth:`from_pretrained` turns it on).
 
     Raises:
-        WeightsNotFoundError: a required weights file (or ``bpe.model``) is missing.
+        WeightsNotFoundError: a required weights file (or ``bpe.model``) is missing (and
+            ``download`` is off, or offline is requested by the environment).
     """
 
     def __init__(
@@ -168,11 +172,12 @@ class IndexTTS2:
         progress: bool | Callable[[str, float], None] | LoadProgress = True,
         cache_dir: PathLike | None = None,
         low_memory: bool = False,
+        download: bool = False,
     ) -> None:
         if not isinstance(weights, WeightsConfig):
             weights = WeightsConfig(weights_dir=weights)
-        with translate_errors("weights"):
-            weights.validate()
+        say = (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None
+        ensure_weights(weights, download=download, say=say)
         self.weights = weights
         self.models = ModelSet(weights, _load_progress(progress))
         self.cache = ConditioningCache(cache_dir)
@@ -181,6 +186,15 @@ class IndexTTS2:
         if eager:
             self.models.load_all(emotion=self.emotion_matrices_available)
             self.front_end  # noqa: B018  (loads the BPE model and the normalizers)
+
+    @classmethod
+    def from_pretrained(
+        cls, weights: WeightsConfig | PathLike | None = None, **kwargs: Any
+    ) -> IndexTTS2:
+        """``IndexTTS2(weights, download=True, **kwargs)``: on first use, fetch the official
+        IndexTTS-2 files from the Hugging Face Hub and convert them into the weights
+        folder (as mlx-lm's ``load`` does); later, just load."""
+        return cls(weights, download=True, **kwargs)
 
     # -- set-up ---------------------------------------------------------------------------
 
