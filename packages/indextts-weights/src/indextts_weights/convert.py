@@ -265,7 +265,8 @@ def convert_file(name: str, source: Path, out_path: Path) -> Path:
     try:
         arrays = converter.convert(read_checkpoint(source, unwrap=converter.unwrap))
     except WeightsError as exc:
-        raise WeightsError(f"{source}: {exc}") from exc
+        message = str(exc)  # the readers' messages mostly name the file already
+        raise WeightsError(message if str(source) in message else f"{source}: {message}") from exc
     return save_npz(out_path, arrays, model=name)
 
 
