@@ -281,3 +281,40 @@ def test_the_progress_bar_fits_the_xet_reporter_too():
             )
             reporter.update_progress(report)
     assert totals.done == 1000  # the file's bytes once, not the transfer bytes on top
+
+
+def test_snapshot_download_from_the_hub_is_a_layout_convert_finds(hub, tmp_path):
+    """The real client's own cache layout (``models--ORG--NAME/snapshots/REV/…``, symlinks
+    into ``blobs/``), written by ``snapshot_download`` with ``allow_patterns`` (the
+    ``/api/models/…/revision`` and ``/tree`` listings), is found file by file."""
+    from indextts_weights.convert import source_plan
+
+    script = (
+        "import sys; from huggingface_hub import snapshot_download\n"
+        "for repo, *patterns in (a.split(',') for a in sys.argv[2:]):\n"
+        "    snapshot_download(repo, allow_patterns=patterns, cache_dir=sys.argv[1])\n"
+    )
+    repos = [
+        ",".join([repo, *(f for r, f in OFFICIAL_FILES if r == repo)]) for repo in OFFICIAL_REPOS
+    ]
+    cache = tmp_path / "hf-cache"
+    fetched = subprocess.run(
+        [sys.executable, "-c", script, str(cache), *repos],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=_env(tmp_path, hub.endpoint),
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert "/api/models/amphion/MaskGCT/revision/main" in {r.path for r in hub.requests}
+    plan = source_plan(cache)
+    plan.check()
+    chosen = plan.sources()
+    assert len(chosen) == len(OFFICIAL_FILES)
+    for path in chosen.values():
+        snapshot = path.relative_to(cache).parts
+        repo = snapshot[0].removeprefix("models--").replace("--", "/")
+        filename = "/".join(snapshot[3:])
+        assert path.is_symlink() and snapshot[1] == "snapshots"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == hub.file(repo, filename).sha256

@@ -10,8 +10,9 @@ speaking the parts of the protocol the client uses:
   answers ``302`` to the CDN with ``X-Linked-Etag`` (its SHA-256) and ``X-Linked-Size``,
   as the real hub does; a regular file answers ``200`` with its git blob id as ``ETag``;
 - ``GET /cdn/{sha256}`` with ``Range: bytes=N-`` (``206``, ``Content-Range``);
-- ``GET /api/models/{org}/{name}`` and ``.../revision/{revision}`` (``sha``, ``siblings``)
-  for ``snapshot_download``;
+- ``GET /api/models/{org}/{name}`` and ``.../revision/{revision}`` (``sha``, ``siblings``),
+  ``.../tree/{revision}[/{folder}]`` (files with their ``oid``, ``size``, ``lfs``) for
+  ``snapshot_download``;
 - unknown repositories and files: ``404`` with ``X-Error-Code`` (``RepoNotFound``,
   ``EntryNotFound``), which the client turns into its own errors.
 
@@ -58,6 +59,9 @@ _TEXT_SUFFIXES = (".json", ".yaml", ".yml", ".txt", ".md", ".gitattributes")
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<filename>.+)$")
 _CDN = re.compile(r"^/cdn/(?P<sha256>[0-9a-f]{64})$")
 _API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<revision>[^/]+))?$")
+_TREE = re.compile(
+    r"^/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<revision>[^/]+)(?:/(?P<path>.*))?$"
+)
 _RANGE = re.compile(r"^bytes=(?P<start>\d+)-(?P<end>\d*)$")
 
 
@@ -160,6 +164,9 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._serve_blob(match["sha256"], body=body)
             return
+        if (tree := _TREE.match(path)) is not None:
+            self._serve_tree(tree["repo"], unquote(tree["revision"]), unquote(tree["path"] or ""))
+            return
         if (api := _API.match(path)) is not None:
             self._serve_api(api["repo"], api["revision"] or "main")
             return
@@ -170,14 +177,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve_resolve(match["repo"], unquote(match["revision"]), unquote(match["filename"]))
 
     def _serve_api(self, repo_id: str, revision: str) -> None:
-        files = [f for (repo, _), f in sorted(self.state.files.items()) if repo == repo_id]
+        files = self._repo_files(repo_id, revision)
+        if files is None:
+            return
         commit = commit_of(repo_id)
-        if not files:
-            self._error(404, "RepoNotFound", f"Repository Not Found for url: {self.path}")
-            return
-        if revision not in ("main", commit):
-            self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}", commit)
-            return
         info = {
             "id": repo_id,
             "modelId": repo_id,
@@ -186,14 +189,55 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self._send(200, {"Content-Type": "application/json"}, json.dumps(info).encode())
 
-    def _serve_resolve(self, repo_id: str, revision: str, filename: str) -> None:
-        commit = commit_of(repo_id)
-        if not any(repo == repo_id for repo, _ in self.state.files):
-            self._error(404, "RepoNotFound", f"Repository Not Found for url: {self.path}")
+    def _serve_tree(self, repo_id: str, revision: str, folder: str) -> None:
+        """``GET /api/models/{repo}/tree/{rev}[/{folder}]`` (one page, as ``recursive``)."""
+        files = self._repo_files(repo_id, revision)
+        if files is None:
             return
+        prefix = f"{folder.strip('/')}/" if folder.strip("/") else ""
+        entries: list[dict[str, object]] = []
+        folders = sorted(
+            {
+                "/".join(f.filename.split("/")[:i])
+                for f in files
+                for i in range(1, f.filename.count("/") + 1)
+            }
+        )
+        for name in folders:
+            if name.startswith(prefix):
+                oid = hashlib.sha1(name.encode()).hexdigest()
+                entries.append({"type": "directory", "oid": oid, "path": name})
+        for f in files:
+            if not f.filename.startswith(prefix):
+                continue
+            entry: dict[str, object] = {
+                "type": "file",
+                "oid": f.git_oid,
+                "size": len(f.data),
+                "path": f.filename,
+            }
+            if f.lfs:
+                entry["lfs"] = {"oid": f.sha256, "size": len(f.data), "pointerSize": 134}
+            entries.append(entry)
+        self._send(200, {"Content-Type": "application/json"}, json.dumps(entries).encode())
+
+    def _repo_files(self, repo_id: str, revision: str) -> list[HubFile] | None:
+        """The files of ``repo_id`` at ``revision`` (``main`` or its commit), or ``None``
+        after answering 404 (``RepoNotFound``, ``RevisionNotFound``)."""
+        files = [f for (repo, _), f in sorted(self.state.files.items()) if repo == repo_id]
+        commit = commit_of(repo_id)
+        if not files:
+            self._error(404, "RepoNotFound", f"Repository Not Found for url: {self.path}")
+            return None
         if revision not in ("main", commit):
             self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}", commit)
+            return None
+        return files
+
+    def _serve_resolve(self, repo_id: str, revision: str, filename: str) -> None:
+        if self._repo_files(repo_id, revision) is None:
             return
+        commit = commit_of(repo_id)
         file = self.state.files.get((repo_id, filename))
         if file is None:
             self._error(404, "EntryNotFound", f"Entry not found: {filename}", commit)
