@@ -2,14 +2,16 @@
 
 * :func:`read_checkpoint` — any supported file, format chosen by content: a ``torch.save``
   zip, a legacy ``torch.save`` stream, or safetensors. Tensors come back as numpy arrays
-  (bfloat16 widened to float32), containers as dict/list/tuple.
+  (bfloat16 widened to float32), containers as dict/list/tuple/set, torch dtypes, devices
+  and other constants as :class:`TorchDtype`, :class:`TorchDevice`, :class:`TorchName`.
 * :func:`read_state_dict` — the same, then unwrapped (e.g. ``("model",)`` or
   ``("net", "cfm")``) and checked to be a flat ``str → ndarray`` mapping.
 * :func:`extract_state_dict` — the unwrapping and check alone, for a file read once and
   split into several state dicts (``s2mel.pth``).
 
-Pickles are read by a restricted unpickler (:mod:`.torch_pickle`): no code from the file
-runs, and a pickle asking for anything but tensors and containers raises
+Pickles are read by a torch-free copy of torch's weights-only unpickler
+(:mod:`.torch_pickle`): no code from the file runs, and a pickle asking for anything
+``torch.load(weights_only=True)`` refuses raises
 :class:`~indextts_weights.errors.UnsafeCheckpointError`. torch is never imported.
 """
 
@@ -29,6 +31,9 @@ from indextts_weights.readers.safetensors_reader import (
 )
 from indextts_weights.readers.torch_pickle import (
     ALLOWED_GLOBALS,
+    TorchDevice,
+    TorchDtype,
+    TorchName,
     descend,
     is_legacy_torch,
     read_torch_legacy,
@@ -37,6 +42,9 @@ from indextts_weights.readers.torch_pickle import (
 
 __all__ = [
     "ALLOWED_GLOBALS",
+    "TorchDevice",
+    "TorchDtype",
+    "TorchName",
     "UnsafeCheckpointError",
     "WeightsError",
     "detect_format",
