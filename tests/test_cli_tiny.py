@@ -309,3 +309,18 @@ def test_a_warning_is_one_plain_line_once(setup, tmp_path):
         "warning: segment 1: no stop code within max_codes=20 (3 text tokens); the audio may "
         "be cut off. Raise max_codes or shorten the segment."
     ]
+
+
+def test_a_first_run_replaces_nothing_in_a_partial_folder(setup, tmp_path):
+    _, weights, voices = setup
+    partial = tmp_path / "weights"
+    partial.mkdir()
+    shutil.copy(weights / "gpt.npz", partial / "gpt.npz")
+    done = _run(["Hi.", "--voice", voices / "alice.wav", "--out", tmp_path / "a.wav",
+                 "--weights-dir", partial])  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"error: weights in {partial} are incomplete: missing ")
+    assert line.endswith(f"it holds gpt.npz; replace them all with: "
+                         f"indextts-weights download --out {partial} --force")  # fmt: skip
+    assert sorted(p.name for p in partial.iterdir()) == ["gpt.npz"]

@@ -64,6 +64,13 @@ def ensure_weights(
         if not download or offline_requested():
             why = "downloading is off" if not download else "offline: " + "/".join(OFFLINE_ENV)
             raise WeightsNotFoundError(_refusal(weights, missing, why)) from missing
+        present = [p.name for p in weights.files().values() if p.is_file()]
+        if present:  # a folder someone filled by hand: replace nothing behind their back
+            raise WeightsNotFoundError(
+                f"{str(missing).splitlines()[0]}; it holds {', '.join(sorted(present))}\n"
+                f"replace them all with: indextts-weights download --out {weights.weights_dir} "
+                "--force"
+            ) from missing
     from indextts_weights.download import download as fetch_and_convert
 
     tell = say or (lambda line: None)
