@@ -654,6 +654,21 @@ OPCODES = frozenset(
     )
 )
 
+#: Opcodes that push a fresh constant or empty container.
+_CONSTANTS: dict[bytes, Callable[[], object]] = {
+    NONE: lambda: None,
+    NEWFALSE: lambda: False,
+    NEWTRUE: lambda: True,
+    EMPTY_TUPLE: tuple,
+    EMPTY_LIST: list,
+    EMPTY_DICT: dict,
+    EMPTY_SET: set,
+}
+#: TUPLE1/2/3: how many items of the stack they pack.
+_SHORT_TUPLES: dict[bytes, int] = {TUPLE1: 1, TUPLE2: 2, TUPLE3: 3}
+#: Opcodes that push one packed number: (struct format, bytes).
+_PACKED: dict[bytes, tuple[str, int]] = {BININT: ("<i", 4), BININT2: ("<H", 2), BINFLOAT: (">d", 8)}
+
 
 # torch's Python 2 module renames (``torch._utils.IMPORT_MAPPING``, from ``_compat_pickle``).
 # Its name renames (``NAME_MAPPING``) all lead to refused names, so they need no copy here.
@@ -773,37 +788,21 @@ class RestrictedUnpickler:
             if op not in OPCODES:
                 info = _OPCODE_INFO.get(op.decode("latin-1"))
                 raise self._refuse(f"opcode {info.name if info else op.hex()}")
-            if op == GLOBAL:
-                module = readline()[:-1].decode("utf-8")
-                name = readline()[:-1].decode("utf-8")
-                qualname = _global_name(module, name)
-                factory = self._allowed.get(qualname)
-                if factory is None:
-                    raise _refusal(self._source, qualname)
-                stack.append(factory())
+            if op in _CONSTANTS:
+                stack.append(_CONSTANTS[op]())
+            elif op in _PACKED:
+                fmt, size = _PACKED[op]
+                stack.append(struct.unpack(fmt, read(size))[0])
+            elif op == GLOBAL:
+                stack.append(self._global(readline))
             elif op == REDUCE:
                 args = stack.pop()
-                func = stack[-1]
-                if not isinstance(func, _Global):
-                    raise self._refuse(f"call of {func!r}")
-                if not isinstance(args, tuple):
-                    raise WeightsError(f"{self._source}: corrupt pickle (REDUCE without a tuple)")
-                stack[-1] = func.function(*args)
+                stack[-1] = self._reduce(stack[-1], args)
             elif op == NEWOBJ:
                 args = stack.pop()
-                cls = stack.pop()
-                if not isinstance(cls, _Global) or cls.new is None:
-                    raise self._refuse(f"NEWOBJ of {cls!r}")
-                stack.append(cls.new(*args))
+                stack.append(self._newobj(stack.pop(), args))
             elif op == BUILD:
-                state = stack.pop()
-                inst = stack[-1]
-                if not isinstance(inst, (_OrderedDict, _Counter)):
-                    if isinstance(inst, (_Frozen, TorchName)):
-                        inst.__setstate__(state)  # raises
-                    raise UnsafeCheckpointError(
-                        f"{self._source}: the pickle tries to set state on {type(inst).__name__}"
-                    )
+                self._check_build(stack.pop(), stack[-1])
             elif op in (APPEND, APPENDS):
                 items = [stack.pop()] if op == APPEND else pop_mark()
                 if type(stack[-1]) is not list:
@@ -824,34 +823,11 @@ class RestrictedUnpickler:
             elif op == TUPLE:
                 items = pop_mark()  # before naming ``stack``: pop_mark rebinds it
                 stack.append(tuple(items))
-            elif op == TUPLE1:
-                stack[-1] = (stack[-1],)
-            elif op == TUPLE2:
-                stack[-2:] = [(stack[-2], stack[-1])]
-            elif op == TUPLE3:
-                stack[-3:] = [(stack[-3], stack[-2], stack[-1])]
-            elif op == NONE:
-                stack.append(None)
-            elif op == NEWFALSE:
-                stack.append(False)
-            elif op == NEWTRUE:
-                stack.append(True)
-            elif op == EMPTY_TUPLE:
-                stack.append(())
-            elif op == EMPTY_LIST:
-                stack.append([])
-            elif op == EMPTY_DICT:
-                stack.append({})
-            elif op == EMPTY_SET:
-                stack.append(set())
-            elif op == BININT:
-                stack.append(struct.unpack("<i", read(4))[0])
+            elif op in _SHORT_TUPLES:
+                n = _SHORT_TUPLES[op]
+                stack[-n:] = [tuple(stack[-n:])]
             elif op == BININT1:
                 stack.append(read(1)[0])
-            elif op == BININT2:
-                stack.append(struct.unpack("<H", read(2))[0])
-            elif op == BINFLOAT:
-                stack.append(struct.unpack(">d", read(8))[0])
             elif op == BINUNICODE:
                 (length,) = struct.unpack("<I", read(4))
                 stack.append(str(read(length), "utf-8", "surrogatepass"))
@@ -871,6 +847,41 @@ class RestrictedUnpickler:
                 read(1)
             else:  # STOP
                 return stack.pop()
+
+    def _global(self, readline: Callable[[], bytes]) -> object:
+        """GLOBAL: the stand-in of an allowed name, or the refusal naming it."""
+        module = readline()[:-1].decode("utf-8")
+        name = readline()[:-1].decode("utf-8")
+        qualname = _global_name(module, name)
+        factory = self._allowed.get(qualname)
+        if factory is None:
+            raise _refusal(self._source, qualname)
+        return factory()
+
+    def _reduce(self, func: object, args: object) -> object:
+        """REDUCE: a call of an allowed function only, with a tuple of arguments."""
+        if not isinstance(func, _Global):
+            raise self._refuse(f"call of {func!r}")
+        if not isinstance(args, tuple):
+            raise WeightsError(f"{self._source}: corrupt pickle (REDUCE without a tuple)")
+        return func.function(*args)
+
+    def _newobj(self, cls: object, args: object) -> object:
+        """NEWOBJ: an instance of an allowed class that may be built this way."""
+        if not isinstance(cls, _Global) or cls.new is None:
+            raise self._refuse(f"NEWOBJ of {cls!r}")
+        if not isinstance(args, tuple):
+            raise WeightsError(f"{self._source}: corrupt pickle (NEWOBJ without a tuple)")
+        return cls.new(*args)
+
+    def _check_build(self, state: object, inst: object) -> None:
+        """BUILD: state may be set on the containers only (their state is dropped)."""
+        if not isinstance(inst, (_OrderedDict, _Counter)):
+            if isinstance(inst, (_Frozen, TorchName)):
+                inst.__setstate__(state)  # raises
+            raise UnsafeCheckpointError(
+                f"{self._source}: the pickle tries to set state on {type(inst).__name__}"
+            )
 
     def _persistent_load(self, pid: object) -> _Storage:
         if self._storage_for is None:
