@@ -23,6 +23,7 @@ from indextts_weights.errors import WeightsError
 from indextts_weights.manifest import BPE_NAME, human_size, update_manifest
 from indextts_weights.npz import save_npz
 from indextts_weights.readers import read_checkpoint
+from indextts_weights.source_config import check_source_config, find_config
 from indextts_weights.sources import SourcePlan, Wanted, find_source, plan_sources
 
 __all__ = [
@@ -298,6 +299,10 @@ def convert(
             :func:`~indextts_weights.sources.format_plan`) before anything is converted,
             also when the plan then stops conversion.
 
+    When the source folder (or the folder of the chosen ``gpt.pth``/``s2mel.pth``) holds
+    the official ``config.yaml``, it is checked first against the configuration the
+    models are built at (:func:`~indextts_weights.source_config.check_source_config`).
+
     Also writes (atomically) ``manifest.json`` in ``out_dir``: the size, SHA-256, format
     version and array shapes of every output file (:mod:`indextts_weights.manifest`).
 
@@ -306,8 +311,8 @@ def convert(
 
     Raises:
         WeightsError: an output exists and ``force`` is False, a required source is
-            missing, different files could be one source, or a source does not fit its
-            model.
+            missing, different files could be one source, ``config.yaml`` differs from
+            IndexTTS-2's, or a source does not fit its model.
     """
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     plan = source_plan(src_dir, only=only, files=files, progress=progress)
@@ -324,6 +329,11 @@ def convert(
     if on_plan:
         on_plan(plan)
     plan.check()
+    config = find_config(src_dir, [p for n, p in found.items() if n in ("gpt", "s2mel")])
+    if config is not None:
+        check_source_config(config)
+        if progress:
+            progress(f"{config}: matches the IndexTTS-2 configuration the models are built at")
     written: dict[str, Path] = {}
     total = len(planned) + (bpe is not None)
     for index, (name, target) in enumerate(planned.items(), 1):
