@@ -426,35 +426,9 @@ def download(
     out_dir = Path(out_dir)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     say = progress or (lambda line: None)
-    if delete_originals and not convert_files:
-        raise WeightsError(
-            "--delete-originals removes the originals after converting them: "
-            "it cannot be combined with --no-convert"
-        )
-    if convert_files:
-        outputs = [WEIGHT_FILES[n] for n in CONVERTERS] + [BPE_NAME]
-        existing = [name for name in outputs if (out_dir / name).exists()]
-        if existing and not force:
-            raise WeightsError(
-                f"refusing to overwrite {len(existing)} existing file(s) in {out_dir}: "
-                f"{', '.join(existing)} (pass --force to replace them)"
-            )
+    _check_outputs(out_dir, force=force, convert_files=convert_files, delete=delete_originals)
     offline = is_offline()
-    if offline:
-        remotes = [_cached_file(repo, name, cache_dir) for repo, name in OFFICIAL_FILES]
-        total = sum(r.size or 0 for r in remotes)
-        say(
-            f"offline (HF_HUB_OFFLINE=1): using the {len(remotes)} cached files "
-            f"({human_size(total)}) in {cache_dir}"
-        )
-    else:
-        remotes = [remote_file(repo, name, cache_dir) for repo, name in OFFICIAL_FILES]
-        total = sum(r.size or 0 for r in remotes)
-        missing = sum(r.size or 0 for r in remotes if not r.cached)
-        say(
-            f"{len(remotes)} files from the Hugging Face Hub, {human_size(total)} in total, "
-            f"{human_size(missing)} to download into {cache_dir}"
-        )
+    remotes, total = _plan(cache_dir, offline, say)
     cache_dir.mkdir(parents=True, exist_ok=True)
     totals = _Totals(total)
     fetched: dict[tuple[str, str], Path] = {}
@@ -465,17 +439,7 @@ def download(
             path = cache_dir / remote.repo_id / remote.filename
             totals.done += remote.size or 0
         else:
-            try:
-                path = fetch_file(remote, cache_dir, bar=_bar_class(totals))
-            except KeyboardInterrupt:
-                totals.end_line()
-                part = partial_path(cache_dir / remote.repo_id, remote.sha256 or "")
-                kept = part.stat().st_size if remote.sha256 and part.is_file() else 0
-                say(
-                    f"interrupted: {human_size(kept)} of {remote.name} kept (run the command "
-                    "again to resume)"
-                )
-                raise
+            path = _fetch_reporting(remote, cache_dir, totals, say)
             totals.done = max(totals.done, sum(r.size or 0 for r in remotes[:index]))
         totals.end_line()
         how = "cached" if remote.cached else f"in {time.perf_counter() - start:.2f} s"
@@ -496,3 +460,61 @@ def download(
         freed = _delete_originals(list(fetched.values()), cache_dir)
         say(f"removed the downloaded originals ({human_size(freed)}) from {cache_dir}")
     return written
+
+
+def _check_outputs(out_dir: Path, *, force: bool, convert_files: bool, delete: bool) -> None:
+    """Refuse before anything is fetched: outputs that exist (without ``force``), or
+    deleting originals that are not converted."""
+    if delete and not convert_files:
+        raise WeightsError(
+            "--delete-originals removes the originals after converting them: "
+            "it cannot be combined with --no-convert"
+        )
+    if convert_files:
+        outputs = [WEIGHT_FILES[n] for n in CONVERTERS] + [BPE_NAME]
+        existing = [name for name in outputs if (out_dir / name).exists()]
+        if existing and not force:
+            raise WeightsError(
+                f"refusing to overwrite {len(existing)} existing file(s) in {out_dir}: "
+                f"{', '.join(existing)} (pass --force to replace them)"
+            )
+
+
+def _plan(
+    cache_dir: Path, offline: bool, say: Callable[[str], None]
+) -> tuple[list[RemoteFile], int]:
+    """Every official file with its size (from the hub, or the cache when offline), and
+    the total, said before the first byte is fetched."""
+    if offline:
+        remotes = [_cached_file(repo, name, cache_dir) for repo, name in OFFICIAL_FILES]
+        total = sum(r.size or 0 for r in remotes)
+        say(
+            f"offline (HF_HUB_OFFLINE=1): using the {len(remotes)} cached files "
+            f"({human_size(total)}) in {cache_dir}"
+        )
+        return remotes, total
+    remotes = [remote_file(repo, name, cache_dir) for repo, name in OFFICIAL_FILES]
+    total = sum(r.size or 0 for r in remotes)
+    missing = sum(r.size or 0 for r in remotes if not r.cached)
+    say(
+        f"{len(remotes)} files from the Hugging Face Hub, {human_size(total)} in total, "
+        f"{human_size(missing)} to download into {cache_dir}"
+    )
+    return remotes, total
+
+
+def _fetch_reporting(
+    remote: RemoteFile, cache_dir: Path, totals: _Totals, say: Callable[[str], None]
+) -> Path:
+    """:func:`fetch_file` with the live bar; on Ctrl-C, say how much is kept to resume."""
+    try:
+        return fetch_file(remote, cache_dir, bar=_bar_class(totals))
+    except KeyboardInterrupt:
+        totals.end_line()
+        part = partial_path(cache_dir / remote.repo_id, remote.sha256 or "")
+        kept = part.stat().st_size if remote.sha256 and part.is_file() else 0
+        say(
+            f"interrupted: {human_size(kept)} of {remote.name} kept "
+            "(run the command again to resume)"
+        )
+        raise
