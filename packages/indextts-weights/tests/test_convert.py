@@ -56,7 +56,7 @@ def test_converts_stats_and_matrices_found_anywhere_under_src(official, tmp_path
     # per file: a line before (source name and size) and one after (output, size, seconds)
     assert len(lines) == 8, lines
     assert lines[0] == "[1/4] wav2vec2bert_stats.pt (8.8 KiB) -> semantic_stats.npz ..."
-    assert re.fullmatch(r"\[1/4\] semantic_stats\.npz: 8\.8 KiB in \d+\.\d\d s", lines[1])
+    assert re.fullmatch(r"\[1/4\] semantic_stats\.npz: 8\.9 KiB in \d+\.\d\d s", lines[1])
     assert re.fullmatch(r"\[4/4\] bpe\.model: 13 B copied in \d+\.\d\d s", lines[6])
     assert lines[7].startswith("manifest.json: sizes and SHA-256 in ")
 

@@ -70,6 +70,17 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj = {"debug": debug}
 
 
+#: ``convert``'s and ``download``'s ``--dtype`` (:data:`indextts_weights.npz.DTYPES`).
+_DTYPE_OPTION = click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="Precision of the converted weights: float32 (the CPU fast path; half sources are "
+    "widened), or float16/bfloat16 (half the size, for Metal/CUDA; models load in it).",
+)
+
+
 @main.command()
 @click.option(
     "--src",
@@ -100,6 +111,7 @@ def main(ctx: click.Context, debug: bool) -> None:
     "e.g. campplus=/data/campplus_cn_common.bin.",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@_DTYPE_OPTION
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -112,6 +124,7 @@ def convert(
     only: tuple[str, ...],
     files: tuple[str, ...],
     force: bool,
+    dtype: str,
     dry_run: bool,
 ) -> None:
     """Convert official checkpoints found under SRC into OUT.
@@ -127,11 +140,14 @@ def convert(
     match (then choose with --file NAME=PATH or leave it out with --only).
     Writes OUT/manifest.json (size, SHA-256, format version and array shapes
     of every output); refuses to overwrite existing outputs without --force.
-    Progress (file, size, seconds) goes to stderr.
+    Progress (file, size, seconds) goes to stderr. A config.yaml beside
+    the files is checked against the configuration the models are built
+    at first. --dtype float16|bfloat16 keeps half precision.
 
     \b
     Example:
       indextts-weights convert --src ~/IndexTTS-2 --out ~/weights
+      indextts-weights convert --src ~/IndexTTS-2 --out ~/weights-f16 --dtype float16
       indextts-weights convert --src ~/.cache/huggingface/hub --dry-run
       indextts-weights convert --src index-tts/checkpoints --out ~/weights \\
           --file campplus=~/campplus_cn_common.bin
@@ -160,6 +176,7 @@ def convert(
         progress=_progress,
         files=_named_paths(files),
         on_plan=show,
+        dtype=dtype,
     )
     for name, path in written.items():
         click.echo(f"{name}: {path}")
@@ -270,9 +287,15 @@ def info(folder: Path) -> None:
     is_flag=True,
     help="After a successful conversion, remove the downloaded files (~7 GB) from the cache.",
 )
+@_DTYPE_OPTION
 @_handle_errors
 def download(
-    out: Path | None, cache: Path | None, force: bool, no_convert: bool, delete_originals: bool
+    out: Path | None,
+    cache: Path | None,
+    force: bool,
+    no_convert: bool,
+    delete_originals: bool,
+    dtype: str,
 ) -> None:
     """Fetch the official checkpoints from the Hugging Face Hub and convert them.
 
@@ -305,6 +328,7 @@ def download(
         convert_files=not no_convert,
         delete_originals=delete_originals,
         progress=_progress,
+        dtype=dtype,
     )
     for name, path in written.items():
         click.echo(f"{name}: {path}")

@@ -21,8 +21,9 @@ from indextts_weights.atomic import atomic_path
 from indextts_weights.config import OPTIONAL, WEIGHT_FILES
 from indextts_weights.errors import WeightsError
 from indextts_weights.manifest import BPE_NAME, human_size, update_manifest
-from indextts_weights.npz import save_npz
+from indextts_weights.npz import DTYPES, cast_floats, save_npz
 from indextts_weights.readers import read_checkpoint
+from indextts_weights.readers.dtypes import recording_dtypes
 from indextts_weights.source_config import check_source_config, find_config
 from indextts_weights.sources import SourcePlan, Wanted, find_source, plan_sources
 
@@ -257,18 +258,38 @@ def source_plan(
     return plan_sources(src_dir, wanted_sources(only), files=files, progress=progress)
 
 
-def convert_file(name: str, source: Path, out_path: Path) -> Path:
+def _widen(obj: object) -> object:
+    """``obj`` with every float16 array (anywhere in its dicts, lists, tuples) made float32,
+    so that the mappings (weight-norm folding, transposes) work in float32 whatever the
+    source stores; bfloat16 arrives widened already (the readers)."""
+    if isinstance(obj, np.ndarray):
+        return obj.astype(np.float32) if obj.dtype == np.float16 else obj
+    if isinstance(obj, dict):
+        return {k: _widen(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_widen(v) for v in obj)
+    return obj
+
+
+def convert_file(name: str, source: Path, out_path: Path, *, dtype: str = "float32") -> Path:
     """Convert one official file into ``out_path`` (atomic).
 
     Only the part of the checkpoint the converter unwraps is read (``s2mel.pth``: ``net``,
-    not the optimizer and scheduler state beside it)."""
+    not the optimizer and scheduler state beside it). Half-precision sources are widened
+    to float32 before mapping; the output's floating arrays are stored as ``dtype`` (one of
+    :data:`~indextts_weights.npz.DTYPES`; float32 by default, the CPU fast path), and the
+    file records it and the source's stored dtypes (``source``: ``{"file", "dtypes":
+    {dtype: tensors}}``, which the manifest repeats)."""
     converter = CONVERTERS[name]
     try:
-        arrays = converter.convert(read_checkpoint(source, unwrap=converter.unwrap))
+        with recording_dtypes() as seen:
+            obj = read_checkpoint(source, unwrap=converter.unwrap)
+        arrays = cast_floats(converter.convert(_widen(obj)), dtype)
     except WeightsError as exc:
         message = str(exc)  # the readers' messages mostly name the file already
         raise WeightsError(message if str(source) in message else f"{source}: {message}") from exc
-    return save_npz(out_path, arrays, model=name)
+    record = {"file": source.name, "dtypes": dict(sorted(seen.items()))}
+    return save_npz(out_path, arrays, model=name, dtype=dtype, source=record)
 
 
 def convert(
@@ -280,6 +301,7 @@ def convert(
     progress: Callable[[str], None] | None = None,
     files: Mapping[str, str | Path] | None = None,
     on_plan: Callable[[SourcePlan], None] | None = None,
+    dtype: str = "float32",
 ) -> dict[str, Path]:
     """Convert the official checkpoints under ``src_dir`` into ``out_dir``.
 
@@ -298,6 +320,9 @@ def convert(
         on_plan: called with the sources chosen (:class:`SourcePlan`, e.g. to print
             :func:`~indextts_weights.sources.format_plan`) before anything is converted,
             also when the plan then stops conversion.
+        dtype: the precision of the outputs' floating arrays (:data:`DTYPES`): float32
+            (default, whatever the sources store), float16 or bfloat16 (half files, for
+            GPUs; the loaders build models of that dtype). See :func:`convert_file`.
 
     When the source folder (or the folder of the chosen ``gpt.pth``/``s2mel.pth``) holds
     the official ``config.yaml``, it is checked first against the configuration the
@@ -314,6 +339,8 @@ def convert(
             missing, different files could be one source, ``config.yaml`` differs from
             IndexTTS-2's, or a source does not fit its model.
     """
+    if dtype not in DTYPES:
+        raise WeightsError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     plan = source_plan(src_dir, only=only, files=files, progress=progress)
     found = plan.sources()
@@ -344,7 +371,7 @@ def convert(
                 f"-> {target.name} ..."
             )
         start = time.perf_counter()
-        written[name] = convert_file(name, source, target)
+        written[name] = convert_file(name, source, target, dtype=dtype)
         if progress:
             progress(
                 f"[{index}/{total}] {target.name}: {human_size(target.stat().st_size)} "

@@ -402,9 +402,10 @@ def download(
     convert_files: bool = True,
     delete_originals: bool = False,
     progress: Callable[[str], None] | None = None,
+    dtype: str = "float32",
 ) -> dict[str, Path]:
     """Fetch every file of :data:`OFFICIAL_FILES` into ``cache_dir``, then convert them
-    into ``out_dir`` (with its ``manifest.json``).
+    into ``out_dir`` (with its ``manifest.json``; ``dtype``: as ``convert``'s).
 
     The outputs are checked before anything is fetched: existing ones are an error
     unless ``force``. The hub is asked for every file's size first (one ``HEAD`` each)
@@ -454,7 +455,13 @@ def download(
         return {f"{repo}/{name}": path for (repo, name), path in fetched.items()}
     sources = converter_sources(fetched)
     written = convert(
-        cache_dir, out_dir, only=tuple(sources), files=sources, force=force, progress=progress
+        cache_dir,
+        out_dir,
+        only=tuple(sources),
+        files=sources,
+        force=force,
+        progress=progress,
+        dtype=dtype,
     )
     if delete_originals:
         freed = _delete_originals(list(fetched.values()), cache_dir)

@@ -1,7 +1,9 @@
 """``load_*``: build each MLX model and load its NPZ strictly.
 
-The model is built at IndexTTS-2's configuration unless the file carries a ``config``
-record (:func:`~indextts_weights.npz.save_npz` ``config=``; e.g. the tiny test weights of
+A file converted with ``--dtype float16|bfloat16`` loads into a model (or arrays) of that
+dtype (:func:`~indextts_weights.loading.load_module`). The model is built at IndexTTS-2's
+configuration unless the file carries a ``config`` record
+(:func:`~indextts_weights.npz.save_npz` ``config=``; e.g. the tiny test weights of
 ``indextts_mlx.testing``); an explicit ``args`` argument wins over both.
 """
 
@@ -17,8 +19,8 @@ import mlx.nn as nn
 import numpy as np
 
 from indextts_weights.errors import WeightsError
-from indextts_weights.loading import load_module
-from indextts_weights.npz import args_from_record, check_state, npz_keys, read_config, read_npz
+from indextts_weights.loading import load_module, read_weights, to_mx
+from indextts_weights.npz import args_from_record, check_state, npz_keys, read_config
 from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
 from mlx_indextts_models.config import VectorArgs
@@ -123,9 +125,9 @@ def load_semantic_stats(path: str | Path) -> tuple[mx.array, mx.array]:
     """``semantic_stats.npz`` → ``(mean, std)``, each ``(1024,)`` (or the ``dim`` of the
     file's config record): the normalization of W2V-BERT ``hidden_states[17]``."""
     dim = _dim(path, "semantic_stats", 1024)
-    arrays = read_npz(path, model="semantic_stats")
+    arrays, dtype = read_weights(path, model="semantic_stats")
     check_state(arrays, {"mean": (dim,), "std": (dim,)}, source=str(path))
-    return mx.array(arrays["mean"]), mx.array(arrays["std"])
+    return to_mx(arrays["mean"], dtype), to_mx(arrays["std"], dtype)
 
 
 def load_emotion_matrices(
@@ -144,8 +146,8 @@ def load_emotion_matrices(
         (speaker_path, "speaker_matrix", 192),
     ):
         dim = _dim(path, model, dim)
-        arrays = read_npz(path, model=model)
+        arrays, dtype = read_weights(path, model=model)
         check_state(arrays, {"weight": (sum(EMO_NUM), dim)}, source=str(path))
         bounds = np.cumsum(EMO_NUM)[:-1]
-        groups.append([mx.array(g) for g in np.split(arrays["weight"], bounds)])
+        groups.append([to_mx(g, dtype) for g in np.split(arrays["weight"], bounds)])
     return groups[0], groups[1]

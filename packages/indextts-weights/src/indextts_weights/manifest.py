@@ -2,8 +2,11 @@
 
 The manifest records, for every output file of ``indextts-weights convert`` (the NPZ
 files and ``bpe.model``), its size, SHA-256 and format version, and for NPZ files the
-name, shape and dtype of every array and their element count. :func:`verify` compares a
-folder with it; :func:`inventory` describes a folder (``indextts-weights info``).
+name, shape and dtype of every array and their element count, the precision the file
+was converted to (``dtype``) and what it was converted from (``source``: the official
+file's name and how many of its tensors each stored dtype had, e.g. ``{"float16": 300}``).
+:func:`verify` compares a folder with it; :func:`inventory` describes a folder
+(``indextts-weights info``).
 """
 
 from __future__ import annotations
@@ -100,7 +103,8 @@ def human_size(size: int) -> str:
 
 def describe_file(path: str | Path) -> dict[str, Any]:
     """The manifest entry of one file: size, sha256, format version; for an NPZ file also
-    ``model``, ``arrays`` (name → ``{"shape", "dtype"}``) and ``parameters``.
+    ``model``, ``dtype`` (recorded precision, or None), ``source`` (when recorded),
+    ``arrays`` (name → ``{"shape", "dtype"}``) and ``parameters``.
 
     Raises:
         WeightsError: an NPZ file is unreadable.
@@ -115,6 +119,10 @@ def describe_file(path: str | Path) -> dict[str, Any]:
         meta, index = npz_index(path)
         entry["format_version"] = meta.get("format_version")
         entry["model"] = meta.get("model")
+        # the precision of its floating arrays, and the source's stored dtypes (convert)
+        entry["dtype"] = meta.get("dtype")
+        if "source" in meta:
+            entry["source"] = meta["source"]
         entry["parameters"] = sum(math.prod(shape) for shape, _ in index.values())
         entry["arrays"] = {
             name: {"shape": list(shape), "dtype": dtype} for name, (shape, dtype) in index.items()

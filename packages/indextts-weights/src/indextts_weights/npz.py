@@ -5,6 +5,13 @@ The metadata (a JSON object stored as a uint8 array under :data:`META_KEY`) hold
 JSON object (the fields of its ``Args`` dataclass, nested dataclasses as nested objects,
 tuples as lists). Files without ``config`` hold the official configuration; the loaders
 build a non-default model from the record (:func:`args_from_record`).
+
+``dtype`` (optional; absent: the arrays' own dtypes, float32 from ``convert``) is the
+precision of the floating arrays, one of :data:`DTYPES`. numpy has no bfloat16: a
+``"bfloat16"`` file stores each floating array as its uint16 bit patterns (the upper half
+of the float32, rounded to nearest even), and :func:`read_npz` widens them back to float32
+exactly; the loaders then cast to ``mx.bfloat16`` (lossless). ``source`` (optional) says
+what the file was converted from: ``{"file": name, "dtypes": {dtype: tensors read}}``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from mlx_indextts_models.config import from_dict, to_dict
 
 FORMAT_VERSION = 1
 META_KEY = "__indextts_mlx_meta__"
+#: The precisions a file's floating arrays may be stored in (``convert --dtype``).
+DTYPES = ("float32", "float16", "bfloat16")
 
 
 T = TypeVar("T")
@@ -45,15 +54,60 @@ def config_record(config: Any) -> dict[str, Any]:
     return checked
 
 
+def _check_dtype(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+
+
+def to_bfloat16_bits(array: np.ndarray) -> np.ndarray:
+    """The bfloat16 bit patterns (uint16) of a floating array: its float32 rounded to the
+    nearest bfloat16, ties to even (as ``torch``/``mx`` ``.astype(bfloat16)``); NaN stays
+    NaN."""
+    bits = np.ascontiguousarray(array, dtype=np.float32).view(np.uint32)
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) >> 16
+    nan = np.isnan(array)
+    out: np.ndarray = rounded.astype(np.uint16)
+    if nan.any():
+        out[nan] = ((bits[nan] >> np.uint32(16)) | np.uint32(0x40)).astype(np.uint16)
+    return out
+
+
+def from_bfloat16_bits(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 bit patterns (uint16) → float32, exactly."""
+    widened: np.ndarray = (bits.astype(np.uint32) << np.uint32(16)).view(np.float32)
+    return widened
+
+
+def cast_floats(arrays: dict[str, np.ndarray], dtype: str) -> dict[str, np.ndarray]:
+    """``arrays`` with every floating array cast to ``dtype`` (one of :data:`DTYPES`;
+    ``"bfloat16"``: float32, rounded at saving), others unchanged, emptying ``arrays`` one
+    array at a time (one copy at a time coexists with the originals)."""
+    _check_dtype(dtype)
+    target = np.dtype(np.float16 if dtype == "float16" else np.float32)
+    out = {}
+    for key in list(arrays):
+        value = arrays.pop(key)
+        floating = np.issubdtype(value.dtype, np.floating)
+        out[key] = value.astype(target) if floating and value.dtype != target else value
+    return out
+
+
 def save_npz(
     path: str | Path,
     arrays: Mapping[str, np.ndarray],
     *,
     model: str,
     config: Any = None,
+    dtype: str | None = None,
+    source: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write ``arrays`` to ``path`` atomically, with ``{"format_version", "model"}`` metadata
     (and ``"config"``: :func:`config_record` of ``config``, when given).
+
+    ``dtype`` (one of :data:`DTYPES`): store every floating array in that precision and
+    record it (bfloat16 as uint16 bit patterns, see the module docstring; a uint16 array is
+    then refused, as it would read back as bfloat16). ``source``: recorded as given (what
+    the file was converted from).
 
     The metadata is stored as a uint8 array of JSON under :data:`META_KEY`, so the file
     loads with ``allow_pickle=False``.
@@ -64,6 +118,21 @@ def save_npz(
     fields: dict[str, Any] = {"format_version": FORMAT_VERSION, "model": model}
     if config is not None:
         fields["config"] = config_record(config)
+    if dtype is not None:
+        _check_dtype(dtype)
+        fields["dtype"] = dtype
+        if dtype == "bfloat16":
+            clashes = sorted(k for k, v in arrays.items() if v.dtype == np.uint16)
+            if clashes:
+                raise ValueError(f"uint16 arrays {clashes[:5]} cannot be told from bfloat16")
+            arrays = {
+                k: to_bfloat16_bits(v) if np.issubdtype(v.dtype, np.floating) else v
+                for k, v in arrays.items()
+            }
+        else:
+            arrays = cast_floats(dict(arrays), dtype)
+    if source is not None:
+        fields["source"] = json.loads(json.dumps(dict(source)))
     meta = json.dumps(fields).encode()
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         header = {META_KEY: np.frombuffer(meta, dtype=np.uint8)}
@@ -128,10 +197,34 @@ def npz_keys(path: str | Path) -> list[str]:
 def read_npz(path: str | Path, *, model: str | None = None) -> dict[str, np.ndarray]:
     """Read one of our NPZ files (no pickle), checking its format version and model name.
 
+    The arrays of a bfloat16 file come back as float32 (exactly; :func:`read_dtype` says
+    the file's precision).
+
     Raises:
         WeightsError: missing file, not an NPZ, no/unknown format version, wrong model.
     """
-    return _read(path, model=model, arrays=True)[1]
+    return read_arrays(path, model=model)[0]
+
+
+def read_arrays(
+    path: str | Path, *, model: str | None = None
+) -> tuple[dict[str, np.ndarray], str | None]:
+    """:func:`read_npz` and :func:`read_dtype` in one read of the file."""
+    meta, arrays = _read(path, model=model, arrays=True)
+    dtype = meta.get("dtype")
+    if dtype == "bfloat16":
+        arrays = {
+            k: from_bfloat16_bits(v) if v.dtype == np.uint16 else v for k, v in arrays.items()
+        }
+    return arrays, None if dtype is None else str(dtype)
+
+
+def read_dtype(path: str | Path, *, model: str | None = None) -> str | None:
+    """The precision recorded in one of our NPZ files (one of :data:`DTYPES`), or None when
+    it records none (its arrays' own dtypes: float32 for every file ``convert`` wrote
+    before ``--dtype``), reading only the metadata. Checks as :func:`read_npz` does."""
+    dtype = _read(path, model=model, arrays=False)[0].get("dtype")
+    return None if dtype is None else str(dtype)
 
 
 def read_config(path: str | Path, *, model: str | None = None) -> dict[str, Any] | None:
@@ -169,6 +262,10 @@ def _read(
         raise WeightsError(f"{path} holds {meta.get('model')!r} weights, expected {model!r}")
     if "config" in meta and not isinstance(meta["config"], dict):
         raise WeightsError(f"{path}: its config record is not a JSON object")
+    if "dtype" in meta and meta["dtype"] not in DTYPES:
+        raise WeightsError(
+            f"{path} records dtype {meta['dtype']!r}; this version reads {', '.join(DTYPES)}"
+        )
     return meta, found
 
 

@@ -341,11 +341,14 @@ class DenseLayer(nn.Module):
 def statistics_pooling(x: mx.array) -> mx.array:
     """Mean and unbiased standard deviation over time: ``(B, T, C)`` → ``(B, 2C)``.
 
-    Upstream's ``eps`` argument is unused there too (no floor on the deviation).
+    Upstream's ``eps`` argument is unused there too (no floor on the deviation). Computed
+    in float32 whatever ``x``'s dtype (a half model's squared deviations underflow float16)
+    and returned in it.
     """
-    mean = x.mean(axis=1)
-    std = mx.sqrt(mx.var(x, axis=1, ddof=1))
-    return mx.concatenate([mean, std], axis=-1)
+    x32 = x.astype(mx.float32)
+    mean = x32.mean(axis=1)
+    std = mx.sqrt(mx.var(x32, axis=1, ddof=1))
+    return mx.concatenate([mean, std], axis=-1).astype(x.dtype)
 
 
 class XVector(nn.Module):

@@ -131,7 +131,7 @@ class RelPositionalEncoding(nn.Module):
         if x.shape[1] >= self.max_len:
             raise ValueError(f"{x.shape[1]} frames: the reference supports < {self.max_len}")
         pos_emb = mx.array(positional_encoding(x.shape[1], self.d_model))[None]
-        return x * self.xscale, pos_emb
+        return x * self.xscale, pos_emb.astype(x.dtype)  # a half model stays half
 
 
 class Conv2dSubsampling2(nn.Module):

@@ -31,6 +31,13 @@ def on_cpu() -> bool:
     return mx.default_device() == mx.cpu
 
 
+def _numpy_path(*arrays: mx.array) -> bool:
+    """Whether to take the numpy path: on the CPU device, for float32 inputs (a half model,
+    ``convert --dtype float16|bfloat16``, runs the plain MLX ops in its own dtype; numpy
+    has no bfloat16)."""
+    return on_cpu() and all(a.dtype == mx.float32 for a in arrays)
+
+
 THREADS = min(os.cpu_count() or 1, 8)
 
 
@@ -59,7 +66,7 @@ def _rows(x: mx.array) -> np.ndarray:
 
 def silu(x: mx.array) -> mx.array:
     """``x · sigmoid(x)`` (``nn.silu``), computed as ``x / (1 + exp(-x))``; any shape."""
-    if not on_cpu():
+    if not _numpy_path(x):
         y: mx.array = nn.silu(x)
         return y
     v = _rows(x)
@@ -79,7 +86,7 @@ def silu(x: mx.array) -> mx.array:
 
 def glu(value: mx.array, gate: mx.array) -> mx.array:
     """``value · sigmoid(gate)`` (``nn.GLU`` applied to the two halves); same shapes."""
-    if not on_cpu():
+    if not _numpy_path(value, gate):
         return value * mx.sigmoid(gate)
     v, g = _rows(value), _rows(gate)
     out = np.empty_like(v)
@@ -104,7 +111,7 @@ def gelu_tanh(x: mx.array) -> mx.array:
 
     Not for use inside ``mx.compile`` (the CPU path leaves MLX for numpy).
     """
-    if not on_cpu():
+    if not _numpy_path(x):
         return 0.5 * x * (1.0 + mx.tanh(float(_GELU_C) * (x + 0.044715 * (x * x * x))))
     v = _rows(x)
     out = np.empty_like(v)
@@ -136,7 +143,7 @@ def tanh_sigmoid_gate(x: mx.array) -> mx.array:
         ``(..., H)``.
     """
     hidden = x.shape[-1] // 2
-    if not on_cpu():
+    if not _numpy_path(x):
         return mx.tanh(x[..., :hidden]) * mx.sigmoid(x[..., hidden:])
     v = _rows(x)
     out = np.empty((v.shape[0], hidden), dtype=v.dtype)
@@ -156,7 +163,7 @@ def tanh_sigmoid_gate(x: mx.array) -> mx.array:
 
 def softmax(x: mx.array) -> mx.array:
     """Softmax over the last axis (row maximum subtracted first, as torch does); any shape."""
-    if not on_cpu():
+    if not _numpy_path(x):
         return mx.softmax(x, axis=-1)
     v = _rows(x)
     out = np.empty_like(v)
@@ -205,7 +212,7 @@ def attention(
         raise ValueError(f"key_lengths {key_lengths} do not fit a batch of {b}")
     if causal and (key_lengths is not None or k.shape[2] != t):
         raise ValueError("causal attention takes square q, k and no key_lengths")
-    if not on_cpu():
+    if not _numpy_path(q, k, v):
         mask: mx.array | str | None = "causal" if causal else None
         if min(lengths) < k.shape[2]:
             mask = (mx.arange(k.shape[2])[None] < mx.array(lengths)[:, None])[:, None, None]
@@ -264,7 +271,7 @@ def causal_depthwise_conv1d(x: mx.array, weight: mx.array) -> mx.array:
     On CPU a sum of shifted products in numpy (MLX's grouped ``conv1d`` is slow there).
     """
     kernel = weight.shape[1]
-    if not on_cpu():
+    if not _numpy_path(x, weight):
         return mx.conv1d(mx.pad(x, [(0, 0), (kernel - 1, 0), (0, 0)]), weight, groups=x.shape[-1])
     v = np.asarray(x)
     taps = np.ascontiguousarray(np.asarray(weight)[:, :, 0].T)  # (kernel, C)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from indextts_weights.errors import WeightsError
+from indextts_weights.readers.dtypes import note_dtype
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the reference implementation's limit
 DTYPES: dict[str, str] = {
@@ -35,6 +36,13 @@ DTYPES: dict[str, str] = {
     "I8": "i1",
     "U8": "u1",
     "BOOL": "u1",
+}
+
+#: safetensors dtype → the name :func:`~indextts_weights.readers.dtypes.note_dtype` is told.
+SOURCE_DTYPES = {
+    **{k: np.dtype(v).name for k, v in DTYPES.items()},
+    "BF16": "bfloat16",
+    "BOOL": "bool",
 }
 
 
@@ -161,6 +169,7 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
                 raise WeightsError(f"{path}: truncated data for tensor {info.name!r}")
             if not stored.isnative and stored.itemsize > 1:
                 array = array.astype(stored.newbyteorder("="))
+            note_dtype(SOURCE_DTYPES[info.dtype])
             if info.dtype == "BF16":
                 array = (array.astype(np.uint32) << 16).view(np.float32)
             elif info.dtype == "BOOL":

@@ -92,6 +92,7 @@ from typing import Any, BinaryIO, NamedTuple
 import numpy as np
 
 from indextts_weights.errors import UnsafeCheckpointError, WeightsError
+from indextts_weights.readers.dtypes import note_dtype
 
 LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL_VERSION = 1001
@@ -989,6 +990,7 @@ def _is_contiguous(size: tuple[int, ...], stride: tuple[int, ...]) -> bool:
 
 
 def _finish(array: np.ndarray, elements: _Elements) -> np.ndarray:
+    note_dtype("bfloat16" if elements.bfloat16 else "bool" if elements.bool else array.dtype.name)
     if elements.bfloat16:
         return (array.astype(np.uint32) << 16).view(np.float32)
     if elements.bool:

@@ -121,10 +121,11 @@ class CFM(nn.Module):
             noise = mx.random.normal(shape, key=key)
         elif tuple(noise.shape) != shape:
             raise ValueError(f"noise must be {shape}, got {tuple(noise.shape)}")
-        x = noise.astype(mx.float32) * temperature
-        keep = (mx.arange(frames) >= prompt_len)[None, :, None].astype(mx.float32)
-        pad = mx.zeros((b, frames - prompt_len, self.in_channels), mx.float32)
-        prompt_x = mx.concatenate([prompt.astype(mx.float32), pad], axis=1)
+        dtype = cond.dtype  # float32; a half model's (``convert --dtype``) runs in its own
+        x = noise.astype(dtype) * temperature
+        keep = (mx.arange(frames) >= prompt_len)[None, :, None].astype(dtype)
+        pad = mx.zeros((b, frames - prompt_len, self.in_channels), dtype)
+        prompt_x = mx.concatenate([prompt.astype(dtype), pad], axis=1)
         x = x * keep
         if cfg_rate > 0:
             if x_lens is not None and len(x_lens) == b and b > 1:

@@ -130,7 +130,8 @@ class TimestepEmbedder(nn.Module):
         return embedding
 
     def __call__(self, t: mx.array) -> mx.array:
-        h = self.timestep_embedding(t)
+        # the angles in float32 always; the MLP in its weights' dtype (a half model's)
+        h = self.timestep_embedding(t).astype(self.mlp[0].weight.dtype)
         for layer in self.mlp:
             h = layer(h)
         return h
