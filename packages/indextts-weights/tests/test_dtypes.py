@@ -172,3 +172,12 @@ def test_cli_dtype_option(half_sources, tmp_path):
     assert read_dtype(out / "speaker_matrix.npz") == "float16"
     bad = CliRunner().invoke(main, ["convert", "--src", "x", "--out", "y", "--dtype", "int8"])
     assert bad.exit_code == 2 and "int8" in bad.output
+
+
+def test_info_shows_the_precision(half_sources, tmp_path):
+    out = tmp_path / "info"
+    convert(half_sources, out, only=ONLY, dtype="bfloat16")
+    result = CliRunner().invoke(main, ["info", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines() if line}
+    assert rows["speaker_matrix.npz"][-2:] == ["v1", "bfloat16"]

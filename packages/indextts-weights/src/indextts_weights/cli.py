@@ -224,8 +224,9 @@ def verify(folder: Path, no_hash: bool) -> None:
 @click.argument("folder", type=click.Path(path_type=Path))
 @_handle_errors
 def info(folder: Path) -> None:
-    """Describe the weights in FOLDER: each file's size, parameter count and
-    format version, whether the optional emotion matrices are there, and totals.
+    """Describe the weights in FOLDER: each file's size, parameter count,
+    format version and precision (as converted), whether the optional
+    emotion matrices are there, and totals.
 
     \b
     Example:
@@ -243,6 +244,8 @@ def info(folder: Path) -> None:
             continue
         params = f"{row.parameters:,}" if row.parameters is not None else "-"
         version = f"v{row.format_version}" if row.format_version is not None else "-"
+        if row.dtype:
+            version += f" {row.dtype}"
         if row.problem:
             version = f"unreadable: {row.problem}"
         click.echo(f"{row.name:<{width}}  {human_size(row.size):>10}  {params:>13}  {version}")

@@ -311,6 +311,7 @@ class FileInfo:
     format_version: int | None = None
     model: str | None = None
     problem: str = ""
+    dtype: str | None = None  # the precision the file records (convert --dtype), if any
 
 
 def inventory(folder: str | Path) -> list[FileInfo]:
@@ -340,5 +341,14 @@ def inventory(folder: str | Path) -> list[FileInfo]:
             rows.append(FileInfo(name, size, problem=str(exc).replace(f"{path} ", "")))
             continue
         count = sum(math.prod(shape) for shape, _ in index.values())
-        rows.append(FileInfo(name, size, count, meta.get("format_version"), meta.get("model")))
+        rows.append(
+            FileInfo(
+                name,
+                size,
+                count,
+                meta.get("format_version"),
+                meta.get("model"),
+                dtype=meta.get("dtype"),
+            )
+        )
     return rows
