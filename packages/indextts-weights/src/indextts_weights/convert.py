@@ -347,12 +347,8 @@ def convert(
     bpe = found.pop(BPE_MODEL, None)
     planned = {n: out_dir / CONVERTERS[n].output for n in found}
     targets = [*planned.values(), *([out_dir / BPE_NAME] if bpe is not None else [])]
-    existing = [p.name for p in targets if p.exists()]
-    if existing and not force:
-        raise WeightsError(
-            f"refusing to overwrite {len(existing)} existing file(s) in {out_dir}: "
-            f"{', '.join(existing)} (pass --force to replace them)"
-        )
+    if not force:
+        refuse_overwrite(out_dir, [p.name for p in targets])
     if on_plan:
         on_plan(plan)
     plan.check()
@@ -361,6 +357,34 @@ def convert(
         check_source_config(config)
         if progress:
             progress(f"{config}: matches the IndexTTS-2 configuration the models are built at")
+    written = _write_outputs(planned, found, bpe, out_dir, dtype, progress)
+    if written:
+        start = time.perf_counter()
+        path = update_manifest(out_dir, written.values())
+        if progress:
+            progress(f"{path.name}: sizes and SHA-256 in {time.perf_counter() - start:.2f} s")
+    return written
+
+
+def refuse_overwrite(out_dir: Path, names: list[str]) -> None:
+    """Raise :class:`WeightsError` if any of ``names`` exists in ``out_dir``."""
+    existing = [name for name in names if (out_dir / name).exists()]
+    if existing:
+        raise WeightsError(
+            f"refusing to overwrite {len(existing)} existing file(s) in {out_dir}: "
+            f"{', '.join(existing)} (pass --force to replace them)"
+        )
+
+
+def _write_outputs(
+    planned: dict[str, Path],
+    found: dict[str, Path],
+    bpe: Path | None,
+    out_dir: Path,
+    dtype: str,
+    progress: Callable[[str], None] | None,
+) -> dict[str, Path]:
+    """Convert each planned source and copy ``bpe.model``, reporting each file."""
     written: dict[str, Path] = {}
     total = len(planned) + (bpe is not None)
     for index, (name, target) in enumerate(planned.items(), 1):
@@ -385,11 +409,6 @@ def convert(
                 f"[{total}/{total}] {BPE_NAME}: {human_size(bpe.stat().st_size)} copied "
                 f"in {time.perf_counter() - start:.2f} s"
             )
-    if written:
-        start = time.perf_counter()
-        path = update_manifest(out_dir, written.values())
-        if progress:
-            progress(f"{path.name}: sizes and SHA-256 in {time.perf_counter() - start:.2f} s")
     return written
 
 

@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from indextts_weights.config import WEIGHT_FILES
-from indextts_weights.convert import CONVERTERS, convert
+from indextts_weights.convert import CONVERTERS, convert, refuse_overwrite
 from indextts_weights.errors import WeightsError
 from indextts_weights.manifest import BPE_NAME, human_size, sha256_file
 
@@ -477,14 +477,8 @@ def _check_outputs(out_dir: Path, *, force: bool, convert_files: bool, delete: b
             "--delete-originals removes the originals after converting them: "
             "it cannot be combined with --no-convert"
         )
-    if convert_files:
-        outputs = [WEIGHT_FILES[n] for n in CONVERTERS] + [BPE_NAME]
-        existing = [name for name in outputs if (out_dir / name).exists()]
-        if existing and not force:
-            raise WeightsError(
-                f"refusing to overwrite {len(existing)} existing file(s) in {out_dir}: "
-                f"{', '.join(existing)} (pass --force to replace them)"
-            )
+    if convert_files and not force:
+        refuse_overwrite(out_dir, [WEIGHT_FILES[n] for n in CONVERTERS] + [BPE_NAME])
 
 
 def _plan(
