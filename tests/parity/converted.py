@@ -63,17 +63,32 @@ def _code_digest() -> str:
 
 
 #: Seconds a converted folder of other code or seed must have been unused before it is removed.
-STALE_AFTER = 6 * 3600
+STALE_AFTER = 3600
+#: How many folders per name are kept however old (the most recently used first)...
+KEEP_RECENT = 2
+#: ...and how long a folder beyond those must have been unused (a concurrent run that is
+#: reading it touched its marker when it started, at most a test session ago).
+BUSY_FOR = 30 * 60
 
 
 def _prune(folders) -> None:
     """Remove the folders whose last use (``.complete``'s mtime, else the folder's) is older
-    than :data:`STALE_AFTER`."""
+    than :data:`STALE_AFTER`, and those beyond the :data:`KEEP_RECENT` most recently used
+    that are unused for :data:`BUSY_FOR`: each change of the conversion code makes a new
+    folder of several GB, so a day of commits must not pile them up."""
     now = time.time()
-    for folder in folders:
+
+    def used(folder: Path) -> float:
         marker = folder / ".complete"
-        used = (marker if marker.exists() else folder).stat().st_mtime
-        if now - used > STALE_AFTER:
+        try:
+            return (marker if marker.exists() else folder).stat().st_mtime
+        except FileNotFoundError:  # another run removed it meanwhile
+            return now
+
+    by_use = sorted(((used(f), f) for f in folders), reverse=True)
+    for rank, (last, folder) in enumerate(by_use):
+        idle = now - last
+        if idle > STALE_AFTER or (rank >= KEEP_RECENT and idle > BUSY_FOR):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -82,8 +97,8 @@ def _converted_file(name: str, seed: int) -> Path:
 
     One folder per name, keyed by the source checkpoint and the conversion code. Other
     folders of the same name (stale code or another seed) are removed when a new one is
-    made, but only once unused for :data:`STALE_AFTER` seconds: a run with other code
-    (another checkout, a CI clone) may be reading them right now.
+    made (:func:`_prune`), but never while recently used: a run with other code (another
+    checkout, a CI clone) may be reading them right now.
     """
     source = _source(name, seed)
     key = cache_key(source=source.parent.name, code=_code_digest())

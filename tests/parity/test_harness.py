@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 import torch
 
-from parity import harness
+from parity import converted, harness
 from parity.harness import (
     TABLE_HEADER,
     assert_close,
@@ -135,3 +138,16 @@ def test_cache_key_includes_the_reference_version(monkeypatch):
     before = harness.cache_key(seed=0)
     monkeypatch.setattr(harness, "reference_version", lambda: "indextts2-inference9.9")
     assert harness.cache_key(seed=0) != before
+
+
+def test_prune_keeps_the_recent_conversions_and_drops_a_pile_of_old_ones(tmp_path):
+    now = time.time()
+    ages = {"a": 10, "b": 100, "c": 40 * 60, "d": 20 * 60, "e": 2 * 3600}
+    for name, age in ages.items():
+        folder = tmp_path / f"gpt-{name}"
+        folder.mkdir()
+        (folder / ".complete").touch()
+        os.utime(folder / ".complete", (now - age, now - age))
+    converted._prune(tmp_path.glob("gpt-*"))
+    # the two most recent stay; beyond them, what is idle for 30 min goes; 1 h idle always goes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gpt-a", "gpt-b", "gpt-d"]
