@@ -40,7 +40,10 @@ def main(argv: list[str]) -> None:
             for key in converter.unwrap:
                 if isinstance(obj, dict) and key in obj:
                     obj = obj[key]
-            save_npz(out, converter.convert(obj), model=name)
+            from indextts_weights.source_config import model_configs
+
+            args = model_configs(source.parent, {name: source})[0][name].args
+            save_npz(out, converter.convert(obj, args), model=name)
             del obj
         else:
             conv.convert_file(name, source, out)

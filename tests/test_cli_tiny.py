@@ -249,7 +249,7 @@ def test_missing_weights_without_download_give_the_two_commands(setup, tmp_path,
 
 
 def test_a_first_run_fetches_the_official_files_from_the_hub(setup, tmp_path):
-    from indextts_weights.download import OFFICIAL_FILES
+    from indextts_weights.download import CONFIG_FILES, OFFICIAL_FILES
     from indextts_weights.testing_hub import LoopbackHub
 
     _, _, voices = setup
@@ -263,13 +263,15 @@ def test_a_first_run_fetches_the_official_files_from_the_hub(setup, tmp_path):
                "XDG_CACHE_HOME": str(tmp_path / "cache")}  # fmt: skip
         done = _run(["Hi.", "--voice", voices / "alice.wav", "--out", out,
                      "--weights-dir", empty], env=env)  # fmt: skip
-        fetched = {r.path for r in hub.requests if r.server == "cdn" and r.method == "GET"}
+        fetched = [r for r in hub.requests if r.method == "GET" and "/api/" not in r.path]
     lines = done.stderr.splitlines()
     assert lines[0] == (
         f"first run: fetching the official IndexTTS-2 files and converting them into {empty}"
     )
     assert lines[1].startswith(f"{len(OFFICIAL_FILES)} files from the Hugging Face Hub, ")
     assert len(fetched) == len(OFFICIAL_FILES)  # every file came from the loopback hub
+    # the checkpoints from its CDN (LFS), the config files from the hub (regular files)
+    assert sum(r.server == "hub" for r in fetched) == len(CONFIG_FILES) == 3
     cached = tmp_path / "cache" / "indextts-mlx" / "official"
     assert all((cached / repo / name).read_bytes() == files[repo, name] for repo, name in files)
     assert done.returncode == 2 and lines[-1].startswith("error: first-run download: ")

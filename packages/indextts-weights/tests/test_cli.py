@@ -7,6 +7,7 @@ runs the real client against :class:`~indextts_weights.testing_hub.LoopbackHub`,
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import json
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from click.testing import CliRunner
 
 import indextts_weights.download as downloading
@@ -31,9 +33,12 @@ from indextts_weights.manifest import (
     npz_index,
     update_manifest,
 )
-from indextts_weights.npz import save_npz
-from indextts_weights.readers.testing import tensor, write_torch_zip
+from indextts_weights.npz import read_config, save_npz
+from indextts_weights.readers.testing import safetensors_bytes, tensor, write_torch_zip
+from indextts_weights.source_config import config_with, load_yaml
 from indextts_weights.testing_hub import LoopbackHub
+from mlx_indextts_models.config import from_dict
+from mlx_indextts_models.semantic_codec import SemanticCodecArgs
 
 
 def _test_convert():
@@ -48,7 +53,28 @@ def _test_convert():
 
 _CONVERT_TESTS = _test_convert()
 official = _CONVERT_TESTS.official  # fixture: tiny official stats, matrices and bpe.model
-_gpt_part = _CONVERT_TESTS._gpt_part
+_CODEC_TESTS = _CONVERT_TESTS._sibling("test_mapping_semantic_codec.py")
+#: The served codec: the codec tests' tiny one with the 8192 codes the pipeline fixes.
+TINY_CODEC = dataclasses.replace(_CODEC_TESTS.TINY, codebook_size=8192)
+CODEC_FILE = ("amphion/MaskGCT", "semantic_codec/model.safetensors")
+REAL_CONFIG = Path(__file__).resolve().parents[3] / "docs" / "reference" / "indextts2-config.yaml"
+
+
+def _tiny_codec_files() -> dict[tuple[str, str], bytes]:
+    """A complete tiny ``semantic_codec/model.safetensors`` and the official ``config.yaml``
+    with its sizes written in (as the hub's repos hold them)."""
+    state = _CODEC_TESTS.official_state()
+    rng = np.random.default_rng(1)
+    state["quantizer.quantizers.0.codebook.weight"] = rng.standard_normal(
+        (TINY_CODEC.codebook_size, TINY_CODEC.codebook_dim)
+    ).astype(np.float32)
+    config = config_with(load_yaml(REAL_CONFIG), semantic_codec=TINY_CODEC)
+    return {
+        CODEC_FILE: safetensors_bytes(state),
+        ("IndexTeam/IndexTTS-2", "config.yaml"): yaml.safe_dump(config).encode(),
+    }
+
+
 PARTIAL_ARGS = _CONVERT_TESTS.PARTIAL_ARGS  # --only for each file the fixture holds
 
 # A small array per weights file: name -> (array name, shape)
@@ -282,12 +308,13 @@ def test_official_files_cover_every_converter_where_convert_finds_them(tmp_path)
 
 @pytest.fixture
 def fake_hub(official, monkeypatch):
-    """The real client against a :class:`LoopbackHub` serving the fake checkpoints (stats,
-    matrices, bpe.model and a partial gpt.pth); ``OFFICIAL_FILES`` limited to them."""
+    """The real client against a :class:`LoopbackHub` serving the fake checkpoints (a tiny
+    codec and the config.yaml that describes it, stats, matrices, bpe.model);
+    ``OFFICIAL_FILES`` limited to them."""
     src, values = official
-    write_torch_zip(src / "checkpoints" / "gpt.pth", {k: tensor(v) for k, v in _gpt_part().items()})
-    names = ("gpt.pth", "bpe.model", "wav2vec2bert_stats.pt", "feat1.pt", "feat2.pt")
-    files = {
+    files = _tiny_codec_files()
+    names = ("bpe.model", "wav2vec2bert_stats.pt", "feat1.pt", "feat2.pt")
+    files |= {
         ("IndexTeam/IndexTTS-2", name): (src / "checkpoints" / name).read_bytes() for name in names
     }
     monkeypatch.setattr(downloading, "OFFICIAL_FILES", tuple(files))
@@ -313,13 +340,18 @@ def test_download_fetches_into_the_cache_then_converts(fake_hub, tmp_path):
     cache, out = tmp_path / "cache", tmp_path / "weights"
     result = invoke("download", "--out", out, "--cache", cache)
     assert result.exit_code == 0, result.output
-    assert _gets(hub) == 5
-    for _, name in downloading.OFFICIAL_FILES:  # each one checked against the hub's SHA-256
-        data = (cache / "IndexTeam/IndexTTS-2" / name).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == hub.file("IndexTeam/IndexTTS-2", name).sha256
-    gpt_size = human_size((cache / "IndexTeam/IndexTTS-2/gpt.pth").stat().st_size)
-    assert f"[1/5] IndexTeam/IndexTTS-2/gpt.pth: {gpt_size} in " in result.output
-    converted = {"gpt", "semantic_stats", "speaker_matrix", "emotion_matrix"}
+    assert _gets(hub) == 5  # the LFS files from the CDN; config.yaml from the hub itself
+    for repo, name in downloading.OFFICIAL_FILES:  # each one checked against the hub's id
+        data = (cache / repo / name).read_bytes()
+        served = hub.file(repo, name)
+        assert hashlib.sha256(data).hexdigest() == served.sha256
+        checked = "SHA-256" if served.lfs else "git blob id"
+        assert f"{repo}/{name}: {human_size(len(data))} in " in result.output
+        assert f"{checked} ok" in result.output.split(f"{repo}/{name}: ")[1].splitlines()[0]
+    assert "configuration of semantic_codec: " in result.output
+    codec = read_config(out / "semantic_codec.npz", model="semantic_codec")
+    assert from_dict(SemanticCodecArgs, codec) == TINY_CODEC  # from the served config.yaml
+    converted = {"semantic_codec", "semantic_stats", "speaker_matrix", "emotion_matrix"}
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [*(WEIGHT_FILES[n] for n in converted), "bpe.model", MANIFEST_NAME]
     )
@@ -327,18 +359,12 @@ def test_download_fetches_into_the_cache_then_converts(fake_hub, tmp_path):
     np.testing.assert_array_equal(emotion, values["feat2"])
     check = invoke("verify", out)
     failing = sorted(line.split()[1] for line in lines_of(check) if line.startswith("missing"))
-    assert failing == [
-        "bigvgan.npz",
-        "campplus.npz",
-        "s2mel_pytorch.npz",
-        "semantic_codec.npz",
-        "w2vbert.npz",
-    ]
+    assert failing == ["bigvgan.npz", "campplus.npz", "gpt.npz", "s2mel_pytorch.npz", "w2vbert.npz"]
     requests = len(hub.requests)
     again = invoke("download", "--out", out, "--cache", cache)  # refused before any request
     assert again.exit_code == 2 and len(hub.requests) == requests
     assert lines_of(again) == [
-        f"error: refusing to overwrite 5 existing file(s) in {out}: gpt.npz, "
+        f"error: refusing to overwrite 5 existing file(s) in {out}: semantic_codec.npz, "
         "semantic_stats.npz, speaker_matrix.npz, emotion_matrix.npz, bpe.model "
         "(pass --force to replace them)"
     ]
@@ -353,10 +379,10 @@ def test_download_keeps_the_originals_unless_asked(fake_hub, tmp_path):
     cache = tmp_path / "cache"
     kept = invoke("download", "--out", tmp_path / "a", "--cache", cache)
     assert kept.exit_code == 0, kept.output
-    assert len(list((cache / "IndexTeam/IndexTTS-2").glob("*.p*"))) == 4
+    assert len(list((cache / "IndexTeam/IndexTTS-2").glob("*.p*"))) == 3
     freed = invoke("download", "--out", tmp_path / "b", "--cache", cache, "--delete-originals")
     assert freed.exit_code == 0, freed.output
-    assert (tmp_path / "b" / "gpt.npz").is_file()
+    assert (tmp_path / "b" / "semantic_codec.npz").is_file()
     total = sum(len(hub.file(*key).data) for key in downloading.OFFICIAL_FILES)
     assert f"removed the downloaded originals ({human_size(total)}) from {cache}" in freed.output
     assert cache.is_dir() and not any(cache.iterdir())
@@ -374,7 +400,7 @@ def test_download_offline_converts_the_cached_files_without_the_network(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     result = invoke("download", "--out", tmp_path / "w", "--cache", cache)
     assert result.exit_code == 0, result.output
-    assert lines_of(result)[0].startswith("offline (HF_HUB_OFFLINE=1): using the 5 cached files")
+    assert lines_of(result)[0].startswith("offline (HF_HUB_OFFLINE=1): using the 6 cached files")
     feat1 = np.load(tmp_path / "w" / "speaker_matrix.npz")["weight"]
     np.testing.assert_array_equal(feat1, values["feat1"])
 

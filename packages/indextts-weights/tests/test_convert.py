@@ -5,7 +5,10 @@ The official files are written torch-free with ``indextts_weights.readers.testin
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +17,11 @@ from click.testing import CliRunner
 from indextts_weights.cli import main
 from indextts_weights.convert import CONVERTERS, convert
 from indextts_weights.errors import WeightsError
-from indextts_weights.npz import read_npz
+from indextts_weights.mapping import gpt as gpt_mapping
+from indextts_weights.npz import read_config, read_npz
 from indextts_weights.readers.testing import tensor, write_torch_zip
+from mlx_indextts_models.config import from_dict
+from mlx_indextts_models.gpt import UnifiedVoiceArgs
 
 #: What the ``official`` fixture holds (a partial folder: without ``only`` conversion
 #: stops, the big models being required).
@@ -114,52 +120,75 @@ def test_cli_convert_reports_and_exits_2_on_errors(official, tmp_path):
     assert none.exit_code == 2 and "no official checkpoint found" in none.output
 
 
-def _gpt_part() -> dict[str, np.ndarray]:
-    """A few ``gpt.pth`` keys of each mapping (the converter needs no complete file)."""
-    return {
-        "gpt.h.0.attn.c_attn.weight": np.arange(24, dtype=np.float32).reshape(4, 6),  # (in, out)
-        "gpt.h.0.attn.c_attn.bias": np.arange(6, dtype=np.float32),
-        "mel_head.weight": np.arange(12, dtype=np.float32).reshape(3, 4),
-        "conditioning_encoder.embed.pos_enc.pe": np.zeros((1, 5, 4), np.float32),
-        "conditioning_encoder.encoders.0.conv_module.pointwise_conv2.weight": np.arange(
-            8, dtype=np.float32
-        ).reshape(4, 2, 1),
-    }
+def _sibling(name: str) -> types.ModuleType:
+    """A sibling test module, loaded by path (the tests run with ``--import-mode=importlib``,
+    so sibling test modules are not importable)."""
+    path = Path(__file__).with_name(name)
+    spec = importlib.util.spec_from_file_location(f"_indextts_weights_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: ``test_mapping_gpt.py``: its tiny GPT and the complete official state dict of it.
+_GPT_TESTS = _sibling("test_mapping_gpt.py")
+TINY_GPT = _GPT_TESTS.TINY
+
+
+def _gpt_state() -> dict[str, np.ndarray]:
+    """A complete ``gpt.pth`` state dict of :data:`TINY_GPT` (official names and layouts)."""
+    return _GPT_TESTS.official_state(TINY_GPT)
 
 
 @pytest.mark.parametrize("wrapped", [False, True], ids=["plain", "model-wrapped"])
 def test_gpt_is_found_unwrapped_and_mapped(tmp_path, wrapped):
     src = tmp_path / "official" / "IndexTTS-2"
     src.mkdir(parents=True)
-    state = {k: tensor(v) for k, v in _gpt_part().items()}
+    official = _gpt_state()
+    state = {k: tensor(v) for k, v in official.items()}
     obj = {"model": state, "epoch": 3} if wrapped else state
     write_torch_zip(src / "gpt.pth", obj)
-    written = convert(tmp_path / "official", tmp_path / "w", only=("gpt",))
+    written = convert(tmp_path / "official", tmp_path / "w", only=("gpt",), args={"gpt": TINY_GPT})
     assert written["gpt"] == tmp_path / "w" / "gpt.npz"
     arrays = read_npz(written["gpt"], model="gpt")
-    assert set(arrays) == set(_gpt_part()) - {"conditioning_encoder.embed.pos_enc.pe"}
-    c_attn = arrays["gpt.h.0.attn.c_attn.weight"]  # Conv1D (4, 6) → (6, 4): [o, i] = 6 i + o
-    assert c_attn.shape == (6, 4) and c_attn[1, 2] == 13 and c_attn[5, 0] == 5
-    conv = arrays["conditioning_encoder.encoders.0.conv_module.pointwise_conv2.weight"]
-    np.testing.assert_array_equal(conv, [[[0, 1]], [[2, 3]], [[4, 5]], [[6, 7]]])
-    np.testing.assert_array_equal(arrays["mel_head.weight"], _gpt_part()["mel_head.weight"])
+    expected = gpt_mapping.sanitize(official)  # the mapping's own tests check its values
+    assert set(arrays) == set(expected)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(arrays[key], value)
+    assert from_dict(UnifiedVoiceArgs, read_config(written["gpt"])) == TINY_GPT  # recorded
+
+
+def test_a_gpt_that_does_not_fit_its_configuration_is_refused(tmp_path):
+    src = tmp_path / "official"
+    src.mkdir()
+    write_torch_zip(src / "gpt.pth", {k: tensor(v) for k, v in _gpt_state().items()})
+    with pytest.raises(WeightsError) as info:  # the published 24-layer GPT: nothing fits
+        convert(src, tmp_path / "w", only=("gpt",))
+    message = str(info.value)
+    assert message.startswith(
+        f"{src / 'gpt.pth'}: gpt at IndexTTS-2's published configuration (no config.yaml "
+        "found) does not fit the model: missing: "
+    )
+    assert "wrong shape: " in message and "(expected (512,))" in message
+    assert not (tmp_path / "w" / "gpt.npz").exists()
 
 
 def test_gpt_unknown_keys_are_named_with_the_file(tmp_path):
     src = tmp_path / "official"
     src.mkdir()
-    state = _gpt_part() | {"unknown.weight": np.zeros(2, np.float32)}
+    state = _gpt_state() | {"unknown.weight": np.zeros(2, np.float32)}
     state["gpt.h.3.attn.extra"] = np.zeros(2, np.float32)
     write_torch_zip(src / "gpt.pth", {k: tensor(v) for k, v in state.items()})
     with pytest.raises(WeightsError) as info:
-        convert(src, tmp_path / "w", only=("gpt",))
+        convert(src, tmp_path / "w", only=("gpt",), args={"gpt": TINY_GPT})
     message = str(info.value)
     assert "gpt.pth" in message and "unknown.weight" in message
     assert "gpt.h.3.attn.extra" in message
     assert not (tmp_path / "w" / "gpt.npz").exists()
     write_torch_zip(src / "gpt.pth", {"state_dict": {k: tensor(v) for k, v in state.items()}})
     with pytest.raises(WeightsError, match="expected a flat state dict"):
-        convert(src, tmp_path / "w", only=("gpt",))
+        convert(src, tmp_path / "w", only=("gpt",), args={"gpt": TINY_GPT})
 
 
 def test_gpt_converter():

@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indextts_weights.download import OFFICIAL_FILES
+from indextts_weights.download import CONFIG_FILES, OFFICIAL_FILES
 from indextts_weights.testing_hub import OFFICIAL_REPOS, LoopbackHub, closed_port_endpoint
 
 GPT = ("IndexTeam/IndexTTS-2", "gpt.pth")
 CODEC = ("amphion/MaskGCT", "semantic_codec/model.safetensors")
+CONFIG = ("IndexTeam/IndexTTS-2", "config.yaml")
+N = len(OFFICIAL_FILES)  # 13: ten checkpoints and three config files
 
 
 def _command() -> list[str]:
@@ -35,7 +37,7 @@ def _command() -> list[str]:
 
 
 def seeded_files(seed: int = 13) -> dict[tuple[str, str], bytes]:
-    """The official files as random bytes (a few KiB to ~200 KiB each)."""
+    """The official files as random bytes (a few KiB to ~250 KiB each)."""
     rng = np.random.default_rng(seed)
     return {
         key: rng.integers(0, 256, 2048 + 20_000 * i, dtype=np.uint8).tobytes()
@@ -99,27 +101,31 @@ def test_full_download_reports_the_total_first_and_checks_every_file(hub, run, t
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     total = sum(len(hub.file(*key).data) for key in OFFICIAL_FILES)
-    assert lines[0].startswith(f"10 files from the Hugging Face Hub, {_size(total)} in total, ")
+    assert lines[0].startswith(f"{N} files from the Hugging Face Hub, {_size(total)} in total, ")
     assert lines[0].endswith(f"{_size(total)} to download into {tmp_path / 'cache'}")
     progress = [line for line in lines if line.startswith("[")]
-    assert len(progress) == 10
-    assert progress[0].startswith("[1/10] IndexTeam/IndexTTS-2/gpt.pth: ")
-    assert all("SHA-256 ok" in line for line in progress)
+    assert len(progress) == N
+    assert progress[0].startswith(f"[1/{N}] IndexTeam/IndexTTS-2/gpt.pth: ")
+    for line, key in zip(progress, OFFICIAL_FILES, strict=True):  # each against the hub's id
+        assert line.startswith(f"[{OFFICIAL_FILES.index(key) + 1}/{N}] {'/'.join(key)}: ")
+        assert ("git blob id ok" if key in CONFIG_FILES else "SHA-256 ok") in line
     assert progress[-1].split("(total ")[1].startswith(f"{_size(total)} of {_size(total)};")
     for key in OFFICIAL_FILES:
         path = _cached(tmp_path, key)
         assert hashlib.sha256(path.read_bytes()).hexdigest() == hub.file(*key).sha256
     assert f"{'/'.join(CODEC)}: {_cached(tmp_path, CODEC)}" in result.stdout
-    # every HEAD asked the hub; the bytes came from the CDN (another origin), one GET each
+    # every HEAD asked the hub; the LFS bytes came from the CDN (another origin), the
+    # config files' from the hub itself (regular git files), one GET each
     gets = [r for r in hub.requests if r.method == "GET" and not r.path.startswith("/api/")]
-    assert {r.server for r in gets} == {"cdn"} and len(gets) == 10
+    assert sum(r.server == "cdn" for r in gets) == N - len(CONFIG_FILES) == 10
+    assert sum(r.server == "hub" for r in gets) == len(CONFIG_FILES) == 3
     assert not (tmp_path / "w").exists()  # --no-convert writes nothing there
 
     before = len(hub.requests)
     again = run(hub.endpoint, *_fetch_args(tmp_path))
     assert again.returncode == 0, again.stderr
     assert f"in total, 0 B to download into {tmp_path / 'cache'}" in again.stderr
-    assert again.stderr.count(" cached (total ") == 10
+    assert again.stderr.count(" cached (total ") == N
     assert not [r for r in hub.requests[before:] if r.server == "cdn"]  # nothing re-fetched
 
 
@@ -140,7 +146,7 @@ def test_a_connection_cut_mid_file_is_resumed_with_a_range_request(hub, run, tmp
     data = _cached(tmp_path, GPT).read_bytes()
     assert len(data) == len(blob.data)
     assert hashlib.sha256(data).hexdigest() == blob.sha256
-    assert "[1/10] IndexTeam/IndexTTS-2/gpt.pth: " in result.stderr
+    assert f"[1/{N}] IndexTeam/IndexTTS-2/gpt.pth: " in result.stderr
     assert not [p for p in _files_under(tmp_path / "cache") if p.name.endswith(".incomplete")]
 
 
@@ -177,7 +183,7 @@ def test_a_run_interrupted_mid_file_is_resumed_by_the_next_with_a_range_request(
     data = _cached(tmp_path, GPT).read_bytes()
     assert hashlib.sha256(data).hexdigest() == blob.sha256
     assert not part.exists()
-    assert "[1/10] IndexTeam/IndexTTS-2/gpt.pth: 15.0 MiB in " in second.stderr
+    assert f"[1/{N}] IndexTeam/IndexTTS-2/gpt.pth: 15.0 MiB in " in second.stderr
 
 
 def test_a_corrupted_byte_is_one_clear_error_and_nothing_is_kept(hub, run, tmp_path):
@@ -191,13 +197,26 @@ def test_a_corrupted_byte_is_one_clear_error_and_nothing_is_kept(hub, run, tmp_p
     assert [line for line in lines if line.startswith("error")] == [lines[-1]]
     assert not _cached(tmp_path, CODEC).exists()
     assert not (tmp_path / "w").exists()  # conversion never started
-    assert "[6/10] IndexTeam/IndexTTS-2/feat2.pt" in result.stderr  # earlier files are kept
+    assert f"[7/{N}] IndexTeam/IndexTTS-2/config.yaml" in result.stderr  # earlier files kept
 
     hub.corrupt(*CODEC, corrupt=False)
     fixed = run(hub.endpoint, *_fetch_args(tmp_path))
     assert fixed.returncode == 0, fixed.stderr
     assert hashlib.sha256(_cached(tmp_path, CODEC).read_bytes()).hexdigest() == sha
-    assert fixed.stderr.count(" cached (total ") == 6  # only the rest is fetched
+    assert fixed.stderr.count(" cached (total ") == 7  # only the rest is fetched
+
+
+def test_a_corrupted_config_file_is_caught_by_its_git_blob_id(hub, run, tmp_path):
+    hub.corrupt(*CONFIG)
+    result = run(hub.endpoint, *_fetch_args(tmp_path))
+    assert result.returncode == 2
+    oid = hub.file(*CONFIG).git_oid
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {'/'.join(CONFIG)} is corrupted: its git blob id is "
+        f"{_git_blob_id(_flipped(hub.file(*CONFIG).data))}, the hub's is {oid} (the file "
+        "was removed: run the command again)"
+    )
+    assert not _cached(tmp_path, CONFIG).exists()
 
 
 def test_an_unreachable_hub_is_one_line_exit_2_and_nothing_written(run, tmp_path):
@@ -226,8 +245,8 @@ def test_offline_with_everything_cached_needs_no_network(hub, run, tmp_path):
     result = run(closed_port_endpoint(), *_fetch_args(tmp_path), offline=True)
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
-    assert lines[0].startswith("offline (HF_HUB_OFFLINE=1): using the 10 cached files (")
-    assert sum(" cached (total " in line for line in lines) == 10
+    assert lines[0].startswith(f"offline (HF_HUB_OFFLINE=1): using the {N} cached files (")
+    assert sum(" cached (total " in line for line in lines) == N
 
     _cached(tmp_path, GPT).unlink()
     missing = run(closed_port_endpoint(), *_fetch_args(tmp_path), offline=True)
@@ -247,6 +266,17 @@ def test_an_unknown_repository_is_the_hubs_refusal_in_one_line(run, tmp_path):
         + result.stderr.split("RepositoryNotFoundError: ", 1)[1].strip()
     ]
     assert "404" in result.stderr
+
+
+def _flipped(data: bytes) -> bytes:
+    """``data`` as :meth:`LoopbackHub.corrupt` serves it."""
+    from indextts_weights.testing_hub import flipped
+
+    return flipped(data)
+
+
+def _git_blob_id(data: bytes) -> str:
+    return hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
 
 
 def _size(n: int) -> str:
@@ -311,7 +341,7 @@ def test_snapshot_download_from_the_hub_is_a_layout_convert_finds(hub, tmp_path)
     plan = source_plan(cache)
     plan.check()
     chosen = plan.sources()
-    assert len(chosen) == len(OFFICIAL_FILES)
+    assert len(chosen) == len(OFFICIAL_FILES) - len(CONFIG_FILES)  # the config files are read
     for path in chosen.values():
         snapshot = path.relative_to(cache).parts
         repo = snapshot[0].removeprefix("models--").replace("--", "/")

@@ -160,8 +160,10 @@ def test_converted_gpt_pth_loads_strictly_and_computes_with_the_official_values(
     src = tmp_path / "official" / "checkpoints"
     src.mkdir(parents=True)
     write_torch_zip(src / "gpt.pth", {"model": {k: tensor(v) for k, v in state.items()}})
-    written = convert(tmp_path / "official", tmp_path / "weights", only=("gpt",))
-    model = load_gpt(written["gpt"], TINY)
+    written = convert(
+        tmp_path / "official", tmp_path / "weights", only=("gpt",), args={"gpt": TINY}
+    )
+    model = load_gpt(written["gpt"])  # at the configuration the file records
 
     x = np.random.default_rng(1).standard_normal((2, 12)).astype(np.float32)
     w, b = state["gpt.h.1.attn.c_attn.weight"], state["gpt.h.1.attn.c_attn.bias"]

@@ -2,8 +2,10 @@
 
 Each output file has a :class:`Converter`: where its official source lies under the
 source folder, how to unwrap the checkpoint, and the pure mapping that turns the
-official state dict into ours. Conversion reads with the torch-free readers, maps, and
-writes atomically with the format version recorded.
+official state dict into ours. Conversion reads with the torch-free readers, maps, checks
+every array against the model built at the configuration the official config files give
+(:mod:`indextts_weights.source_config`), and writes atomically with the format version and
+that configuration recorded (the ``load_*`` functions build the model from it).
 """
 
 from __future__ import annotations
@@ -14,18 +16,23 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from indextts_weights.atomic import atomic_path
 from indextts_weights.config import OPTIONAL, WEIGHT_FILES
 from indextts_weights.errors import WeightsError
+from indextts_weights.load import expected_arrays
 from indextts_weights.manifest import BPE_NAME, human_size, update_manifest
-from indextts_weights.npz import DTYPES, cast_floats, save_npz
+from indextts_weights.npz import DTYPES, cast_floats, check_state, save_npz
 from indextts_weights.readers import read_checkpoint
 from indextts_weights.readers.dtypes import recording_dtypes
-from indextts_weights.source_config import check_source_config, find_config
+from indextts_weights.source_config import ModelConfig, model_configs
 from indextts_weights.sources import SourcePlan, Wanted, find_source, plan_sources
+from mlx_indextts_models.config import VectorArgs
+from mlx_indextts_models.emotion import EMO_NUM
+from mlx_indextts_models.s2mel.model import S2MelArgs
 
 __all__ = [
     "CONVERTERS",
@@ -38,27 +45,31 @@ __all__ = [
 ]
 
 
-def _stats(obj: object) -> dict[str, np.ndarray]:
+#: A converter's mapping: (unwrapped checkpoint, the model's ``Args``) → arrays to save.
+MapFn = Callable[[object, Any], dict[str, np.ndarray]]
+
+
+def _stats(obj: object, args: VectorArgs) -> dict[str, np.ndarray]:
     """``wav2vec2bert_stats.pt`` ``{'mean', 'var'}`` → ``{'mean', 'std'}`` (std = sqrt(var) in
-    float32, as the reference computes it)."""
+    float32, as the reference computes it), each ``(args.dim,)``."""
     if not isinstance(obj, dict) or set(obj) != {"mean", "var"}:
         raise WeightsError("wav2vec2bert_stats.pt must hold exactly {'mean', 'var'}")
     mean = np.asarray(obj["mean"], dtype=np.float32)
     var = np.asarray(obj["var"], dtype=np.float32)
-    if mean.shape != (1024,) or var.shape != (1024,) or np.any(var <= 0):
-        raise WeightsError("wav2vec2bert_stats.pt: expected mean/var of shape (1024,), var > 0")
+    dim = (args.dim,)
+    if mean.shape != dim or var.shape != dim or np.any(var <= 0):
+        raise WeightsError(f"wav2vec2bert_stats.pt: expected mean/var of shape {dim}, var > 0")
     return {"mean": mean, "std": np.sqrt(var)}
 
 
-def _matrix(rows: int, dim: int) -> Callable[[object], dict[str, np.ndarray]]:
-    def convert(obj: object) -> dict[str, np.ndarray]:
-        array = np.asarray(obj, dtype=np.float32) if isinstance(obj, np.ndarray) else None
-        if array is None or array.shape != (rows, dim):
-            shape = getattr(obj, "shape", type(obj).__name__)
-            raise WeightsError(f"expected a ({rows}, {dim}) tensor, found {shape}")
-        return {"weight": array}
-
-    return convert
+def _matrix(obj: object, args: VectorArgs) -> dict[str, np.ndarray]:
+    """``feat1.pt``/``feat2.pt``: one ``(73, args.dim)`` tensor (the emotion groups' rows)."""
+    shape = (sum(EMO_NUM), args.dim)
+    array = np.asarray(obj, dtype=np.float32) if isinstance(obj, np.ndarray) else None
+    if array is None or array.shape != shape:
+        found = getattr(obj, "shape", type(obj).__name__)
+        raise WeightsError(f"expected a {shape} tensor, found {found}")
+    return {"weight": array}
 
 
 def sanitize_in_groups(
@@ -92,12 +103,13 @@ def sanitize_in_groups(
     return out
 
 
-def _mapping(module: str) -> Callable[[object], dict[str, np.ndarray]]:
-    """The converter of a ``mapping.<module>.sanitize``; when that module defines
+def _mapping(module: str) -> MapFn:
+    """The converter of a ``mapping.<module>.sanitize`` (whose key set does not depend on
+    the configuration: the shapes are checked after it); when that module defines
     ``group_of``, it runs group by group (:func:`sanitize_in_groups`) on the reader's dict,
     which nothing else holds."""
 
-    def convert(obj: object) -> dict[str, np.ndarray]:
+    def convert(obj: object, args: Any) -> dict[str, np.ndarray]:
         if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):
             raise WeightsError("expected a flat state dict of tensors")
         mapping = importlib.import_module(f"indextts_weights.mapping.{module}")
@@ -110,13 +122,14 @@ def _mapping(module: str) -> Callable[[object], dict[str, np.ndarray]]:
     return convert
 
 
-def _s2mel(obj: object) -> dict[str, np.ndarray]:
-    """``s2mel.pth``'s ``net`` (sub-model → state dict) → ``s2mel_pytorch.npz`` arrays."""
+def _s2mel(obj: object, args: S2MelArgs) -> dict[str, np.ndarray]:
+    """``s2mel.pth``'s ``net`` (sub-model → state dict) → ``s2mel_pytorch.npz`` arrays, for
+    the DiT depth, WaveNet layers and regulator blocks of ``args``."""
     from indextts_weights.mapping.s2mel import sanitize
 
     if not isinstance(obj, dict) or not all(isinstance(v, dict) for v in obj.values()):
         raise WeightsError("expected {'net': {'cfm': ..., 'length_regulator': ..., ...}}")
-    return sanitize(obj)
+    return sanitize(obj, args)
 
 
 @dataclass(frozen=True)
@@ -127,14 +140,14 @@ class Converter:
         name: the :data:`~indextts_weights.config.WEIGHT_FILES` key.
         patterns: globs, relative to the source folder, that find the official file
             (first pattern with exactly one match wins).
-        convert: unwrapped checkpoint object → arrays to save.
+        convert: (unwrapped checkpoint object, the model's ``Args``) → arrays to save.
         unwrap: keys to descend into when present (e.g. ``("model",)``).
         origin: where users get the official file.
     """
 
     name: str
     patterns: tuple[str, ...]
-    convert: Callable[[object], dict[str, np.ndarray]]
+    convert: MapFn
     unwrap: tuple[str, ...] = ()
     origin: str = ""
 
@@ -204,13 +217,13 @@ CONVERTERS: dict[str, Converter] = {
         Converter(
             "speaker_matrix",
             ("feat1.pt", "**/feat1.pt"),
-            _matrix(73, 192),
+            _matrix,
             origin="IndexTeam/IndexTTS-2: feat1.pt",
         ),
         Converter(
             "emotion_matrix",
             ("feat2.pt", "**/feat2.pt"),
-            _matrix(73, 1280),
+            _matrix,
             origin="IndexTeam/IndexTTS-2: feat2.pt",
         ),
     )
@@ -271,25 +284,44 @@ def _widen(obj: object) -> object:
     return obj
 
 
-def convert_file(name: str, source: Path, out_path: Path, *, dtype: str = "float32") -> Path:
-    """Convert one official file into ``out_path`` (atomic).
+def convert_file(
+    name: str,
+    source: Path,
+    out_path: Path,
+    *,
+    dtype: str = "float32",
+    config: ModelConfig | None = None,
+) -> Path:
+    """Convert one official file into ``out_path`` (atomic), for the model at ``config``
+    (default: the one :func:`~indextts_weights.source_config.model_configs` finds beside
+    ``source``, else the published configuration), which the file records.
 
     Only the part of the checkpoint the converter unwraps is read (``s2mel.pth``: ``net``,
     not the optimizer and scheduler state beside it). Half-precision sources are widened
     to float32 before mapping; the output's floating arrays are stored as ``dtype`` (one of
     :data:`~indextts_weights.npz.DTYPES`; float32 by default, the CPU fast path), and the
     file records it and the source's stored dtypes (``source``: ``{"file", "dtypes":
-    {dtype: tensors}}``, which the manifest repeats)."""
+    {dtype: tensors}}``, which the manifest repeats).
+
+    Raises:
+        WeightsError: naming ``source``: it cannot be read or mapped, or an array does not
+            fit the model at ``config`` (each key missing, unexpected or mis-shaped).
+    """
     converter = CONVERTERS[name]
+    if config is None:
+        config = model_configs(source.parent, {name: source})[0][name]
     try:
         with recording_dtypes() as seen:
             obj = read_checkpoint(source, unwrap=converter.unwrap)
-        arrays = cast_floats(converter.convert(_widen(obj)), dtype)
+        arrays = converter.convert(_widen(obj), config.args)
+        del obj
+        check_state(arrays, expected_arrays(name, config.args), source=f"{name} at {config.origin}")
+        arrays = cast_floats(arrays, dtype)
     except WeightsError as exc:
         message = str(exc)  # the readers' messages mostly name the file already
         raise WeightsError(message if str(source) in message else f"{source}: {message}") from exc
     record = {"file": source.name, "dtypes": dict(sorted(seen.items()))}
-    return save_npz(out_path, arrays, model=name, dtype=dtype, source=record)
+    return save_npz(out_path, arrays, model=name, dtype=dtype, source=record, config=config.args)
 
 
 def convert(
@@ -302,6 +334,7 @@ def convert(
     files: Mapping[str, str | Path] | None = None,
     on_plan: Callable[[SourcePlan], None] | None = None,
     dtype: str = "float32",
+    args: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Convert the official checkpoints under ``src_dir`` into ``out_dir``.
 
@@ -323,10 +356,15 @@ def convert(
         dtype: the precision of the outputs' floating arrays (:data:`DTYPES`): float32
             (default, whatever the sources store), float16 or bfloat16 (half files, for
             GPUs; the loaders build models of that dtype). See :func:`convert_file`.
+        args: name → a model's ``Args``, replacing what the config files give (a model
+            of sizes no official config file can express, such as the widths upstream
+            hard-codes); recorded like them.
 
-    When the source folder (or the folder of the chosen ``gpt.pth``/``s2mel.pth``) holds
-    the official ``config.yaml``, it is checked first against the configuration the
-    models are built at (:func:`~indextts_weights.source_config.check_source_config`).
+    Each model is converted at the configuration of the official config files found
+    (:func:`~indextts_weights.source_config.model_configs`: ``config.yaml`` in the source
+    folder or beside ``gpt.pth``/``s2mel.pth``, ``config.json`` beside W2V-BERT's and
+    BigVGAN's checkpoints; the published configuration where there is none), which is
+    read and checked before anything is converted, and recorded in each file.
 
     Also writes (atomically) ``manifest.json`` in ``out_dir``: the size, SHA-256, format
     version and array shapes of every output file (:mod:`indextts_weights.manifest`).
@@ -336,8 +374,9 @@ def convert(
 
     Raises:
         WeightsError: an output exists and ``force`` is False, a required source is
-            missing, different files could be one source, ``config.yaml`` differs from
-            IndexTTS-2's, or a source does not fit its model.
+            missing, different files could be one source, a config file does not
+            describe IndexTTS-2 (:func:`~indextts_weights.source_config.read_yaml_config`),
+            or a source does not fit its model.
     """
     if dtype not in DTYPES:
         raise WeightsError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -352,12 +391,10 @@ def convert(
     if on_plan:
         on_plan(plan)
     plan.check()
-    config = find_config(src_dir, [p for n, p in found.items() if n in ("gpt", "s2mel")])
-    if config is not None:
-        check_source_config(config)
-        if progress:
-            progress(f"{config}: matches the IndexTTS-2 configuration the models are built at")
-    written = _write_outputs(planned, found, bpe, out_dir, dtype, progress)
+    configs = _configs(src_dir, {**found, **({BPE_MODEL: bpe} if bpe else {})}, progress)
+    for name, given in (args or {}).items():
+        configs[name] = ModelConfig(given, "given by the caller")
+    written = _write_outputs(planned, found, configs, bpe, out_dir, dtype, progress)
     if written:
         start = time.perf_counter()
         path = update_manifest(out_dir, written.values())
@@ -376,9 +413,32 @@ def refuse_overwrite(out_dir: Path, names: list[str]) -> None:
         )
 
 
+def _configs(
+    src_dir: Path, found: dict[str, Path], progress: Callable[[str], None] | None
+) -> dict[str, ModelConfig]:
+    """The models' configurations (:func:`~indextts_weights.source_config.model_configs`),
+    told to ``progress``: where each converted model's comes from, and each size of
+    ``config.yaml`` that is not the published one."""
+    configs, notes = model_configs(src_dir, found)
+    if progress:
+        origins: dict[str, list[str]] = {}
+        for name in found:
+            if name in configs and not isinstance(configs[name].args, VectorArgs):
+                origins.setdefault(configs[name].origin, []).append(name)
+        for origin, names in origins.items():
+            progress(f"configuration of {', '.join(names)}: {origin}")
+        if notes:
+            progress(
+                f"{len(notes)} size(s) differ from the published IndexTTS-2 configuration "
+                f"and are converted as the file says: {'; '.join(notes)}"
+            )
+    return configs
+
+
 def _write_outputs(
     planned: dict[str, Path],
     found: dict[str, Path],
+    configs: dict[str, ModelConfig],
     bpe: Path | None,
     out_dir: Path,
     dtype: str,
@@ -395,7 +455,7 @@ def _write_outputs(
                 f"-> {target.name} ..."
             )
         start = time.perf_counter()
-        written[name] = convert_file(name, source, target, dtype=dtype)
+        written[name] = convert_file(name, source, target, dtype=dtype, config=configs[name])
         if progress:
             progress(
                 f"[{index}/{total}] {target.name}: {human_size(target.stat().st_size)} "

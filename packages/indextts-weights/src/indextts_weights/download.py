@@ -17,6 +17,7 @@ downloads nothing. What the client does and what is added here:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -41,11 +42,17 @@ OFFICIAL_FILES: tuple[tuple[str, str], ...] = (
     ("IndexTeam/IndexTTS-2", "wav2vec2bert_stats.pt"),
     ("IndexTeam/IndexTTS-2", "feat1.pt"),
     ("IndexTeam/IndexTTS-2", "feat2.pt"),
+    ("IndexTeam/IndexTTS-2", "config.yaml"),
     ("amphion/MaskGCT", "semantic_codec/model.safetensors"),
     ("funasr/campplus", "campplus_cn_common.bin"),
     ("facebook/w2v-bert-2.0", "model.safetensors"),
+    ("facebook/w2v-bert-2.0", "config.json"),
     ("nvidia/bigvgan_v2_22khz_80band_256x", "bigvgan_generator.pt"),
+    ("nvidia/bigvgan_v2_22khz_80band_256x", "config.json"),
 )
+#: The configuration files among them (read by the converter, not converted:
+#: :mod:`indextts_weights.source_config`).
+CONFIG_FILES = frozenset(key for key in OFFICIAL_FILES if key[1].endswith((".yaml", ".json")))
 
 INSTALL_HINT = "pip install 'indextts-weights[download]'"
 
@@ -67,6 +74,7 @@ _NETWORK_ERRORS = frozenset(
     }
 )
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_GIT_OID = re.compile(r"^[0-9a-f]{40}$")
 # Where hf_hub_download(local_dir=...) records each file's commit and ETag.
 _METADATA_DIR = Path(".cache") / "huggingface" / "download"
 # Where _fetch_resumable keeps unfinished downloads between runs.
@@ -82,10 +90,11 @@ class DownloadError(WeightsError):
 class RemoteFile:
     """One official file as the hub describes it (``HEAD /{repo}/resolve/main/{file}``).
 
-    ``sha256`` is the hub's LFS checksum (``None`` for a regular git file, whose ETag is a
-    git blob id); ``cached`` says the copy in the cache is already this version;
-    ``location`` is where its bytes are (the hub's redirect, e.g. to its CDN) and ``xet``
-    whether the hub offers it through Xet (then ``huggingface_hub`` fetches it its way).
+    ``sha256`` is the hub's LFS checksum (``None`` for a regular git file, whose ETag is
+    its git blob id: :attr:`git_oid`); ``cached`` says the copy in the cache is already
+    this version; ``location`` is where its bytes are (the hub's redirect, e.g. to its
+    CDN) and ``xet`` whether the hub offers it through Xet (then ``huggingface_hub``
+    fetches it its way).
     """
 
     repo_id: str
@@ -100,6 +109,17 @@ class RemoteFile:
     @property
     def sha256(self) -> str | None:
         return self.etag if _SHA256.match(self.etag) else None
+
+    @property
+    def git_oid(self) -> str | None:
+        """The git blob id the hub gives as a regular (non-LFS) file's ETag."""
+        return self.etag if _GIT_OID.match(self.etag) else None
+
+    @property
+    def checked(self) -> str:
+        """What the fetched bytes are checked against: ``"SHA-256"``, ``"git blob id"``
+        or ``""`` (nothing the hub gave)."""
+        return "SHA-256" if self.sha256 else "git blob id" if self.git_oid else ""
 
     @property
     def name(self) -> str:
@@ -283,19 +303,32 @@ def fetch_file(remote: RemoteFile, cache_dir: Path, *, bar: type | None = None) 
         )
     except Exception as exc:
         raise _hub_error(remote.name, exc) from exc
-    if remote.sha256 is not None and not remote.cached:
-        _check_sha256(remote, path)
+    if not remote.cached:
+        _check_digest(remote, path)
     return path
 
 
-def _check_sha256(remote: RemoteFile, path: Path) -> None:
-    """Raise (after removing ``path``) if its SHA-256 is not the hub's."""
-    actual = sha256_file(path)
-    if actual != remote.sha256:
+def git_blob_id(path: Path) -> str:
+    """Git's id of ``path`` as a blob: SHA-1 of ``"blob <size>\\0"`` and the bytes."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    digest.update(path.read_bytes())  # regular hub files are small (configs, json)
+    return digest.hexdigest()
+
+
+def _check_digest(remote: RemoteFile, path: Path) -> None:
+    """Raise (after removing ``path``) if its SHA-256 (an LFS file) or git blob id (a
+    regular one) is not the hub's."""
+    if remote.sha256 is not None:
+        actual, expected = sha256_file(path), remote.sha256
+    elif remote.git_oid is not None:
+        actual, expected = git_blob_id(path), remote.git_oid
+    else:
+        return
+    if actual != expected:
         path.unlink(missing_ok=True)
         raise DownloadError(
-            f"{remote.name} is corrupted: its SHA-256 is {actual}, the hub's is "
-            f"{remote.sha256} (the file was removed: run the command again)"
+            f"{remote.name} is corrupted: its {remote.checked} is {actual}, the hub's is "
+            f"{expected} (the file was removed: run the command again)"
         )
 
 
@@ -339,7 +372,7 @@ def _fetch_resumable(hub: ModuleType, remote: RemoteFile, local_dir: Path, bar: 
             )
     except Exception as exc:
         raise _hub_error(remote.name, exc) from exc
-    _check_sha256(remote, part)
+    _check_digest(remote, part)
     path = local_dir / remote.filename
     path.parent.mkdir(parents=True, exist_ok=True)
     os.replace(part, path)
@@ -444,7 +477,7 @@ def download(
             totals.done = max(totals.done, sum(r.size or 0 for r in remotes[:index]))
         totals.end_line()
         how = "cached" if remote.cached else f"in {time.perf_counter() - start:.2f} s"
-        checked = ", SHA-256 ok" if remote.sha256 and not remote.cached else ""
+        checked = f", {remote.checked} ok" if remote.checked and not remote.cached else ""
         say(
             f"[{index}/{len(remotes)}] {remote.name}: {human_size(path.stat().st_size)} "
             f"{how}{checked} (total {human_size(totals.done)} of {human_size(total)}; "

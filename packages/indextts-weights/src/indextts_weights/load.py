@@ -12,14 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import mlx.core as mx
 import mlx.nn as nn
 import numpy as np
 
 from indextts_weights.errors import WeightsError
-from indextts_weights.loading import load_module, read_weights, to_mx
+from indextts_weights.loading import expected_shapes, load_module, read_weights, to_mx
 from indextts_weights.npz import args_from_record, check_state, npz_keys, read_config
 from mlx_indextts_models.bigvgan import BigVGAN, BigVGANArgs
 from mlx_indextts_models.campplus import CAMPPlus, CAMPPlusArgs
@@ -32,6 +32,27 @@ from mlx_indextts_models.w2vbert import W2VBertArgs, W2VBertModel
 
 A = TypeVar("A")
 M = TypeVar("M", bound=nn.Module)
+
+#: Output file name (``WEIGHT_FILES`` key) → the model its arrays are the parameters of.
+MODELS: dict[str, Callable[[Any], nn.Module]] = {
+    "bigvgan": BigVGAN,
+    "campplus": CAMPPlus,
+    "gpt": UnifiedVoice,
+    "s2mel": S2Mel,
+    "semantic_codec": RepCodec,
+    "w2vbert": W2VBertModel,
+}
+
+
+def expected_arrays(name: str, args: Any) -> dict[str, tuple[int, ...]]:
+    """Array name → shape of the file ``name`` for the model at ``args``: the parameters of
+    :data:`MODELS`' model (built lazily: nothing is computed), or a table's ``mean``/``std``
+    ``(dim,)`` (``semantic_stats``) or ``weight`` ``(73, dim)`` (the emotion matrices)."""
+    if name == "semantic_stats":
+        return {"mean": (args.dim,), "std": (args.dim,)}
+    if name in ("emotion_matrix", "speaker_matrix"):
+        return {"weight": (sum(EMO_NUM), args.dim)}
+    return expected_shapes(MODELS[name](args))
 
 
 def _args(
@@ -124,9 +145,9 @@ def _dim(path: str | Path, model: str, default: int) -> int:
 def load_semantic_stats(path: str | Path) -> tuple[mx.array, mx.array]:
     """``semantic_stats.npz`` → ``(mean, std)``, each ``(1024,)`` (or the ``dim`` of the
     file's config record): the normalization of W2V-BERT ``hidden_states[17]``."""
-    dim = _dim(path, "semantic_stats", 1024)
+    args = VectorArgs(_dim(path, "semantic_stats", 1024))
     arrays, dtype = read_weights(path, model="semantic_stats")
-    check_state(arrays, {"mean": (dim,), "std": (dim,)}, source=str(path))
+    check_state(arrays, expected_arrays("semantic_stats", args), source=str(path))
     return to_mx(arrays["mean"], dtype), to_mx(arrays["std"], dtype)
 
 
@@ -145,9 +166,9 @@ def load_emotion_matrices(
         (emotion_path, "emotion_matrix", 1280),
         (speaker_path, "speaker_matrix", 192),
     ):
-        dim = _dim(path, model, dim)
+        args = VectorArgs(_dim(path, model, dim))
         arrays, dtype = read_weights(path, model=model)
-        check_state(arrays, {"weight": (sum(EMO_NUM), dim)}, source=str(path))
+        check_state(arrays, expected_arrays(model, args), source=str(path))
         bounds = np.cumsum(EMO_NUM)[:-1]
         groups.append([to_mx(g, dtype) for g in np.split(arrays["weight"], bounds)])
     return groups[0], groups[1]

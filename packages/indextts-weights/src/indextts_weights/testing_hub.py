@@ -275,8 +275,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_data(self, file: HubFile, headers: dict[str, str]) -> None:
         key = (file.repo_id, file.filename)
         data = file.data
-        if key in self.state.corrupt and data:
-            data = bytes([data[0] ^ 0x01]) + data[1:]
+        if key in self.state.corrupt:
+            data = flipped(data)
         start, status = 0, 200
         range_header = self.headers.get("Range")
         if range_header and (match := _RANGE.match(range_header.strip())) is not None:
@@ -302,6 +302,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         self.wfile.write(data[start:])
+
+
+def flipped(data: bytes) -> bytes:
+    """``data`` with its first byte's lowest bit flipped (how :meth:`LoopbackHub.corrupt`
+    serves a file)."""
+    return bytes([data[0] ^ 0x01]) + data[1:] if data else data
 
 
 def _start(handler: type[_Handler]) -> tuple[ThreadingHTTPServer, threading.Thread]:

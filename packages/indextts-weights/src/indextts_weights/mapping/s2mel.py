@@ -21,12 +21,19 @@ from indextts_weights.errors import WeightsError
 from indextts_weights.mapping.gpt_layer import sanitize_gpt_layer
 from indextts_weights.mapping.s2mel_cfm import sanitize_cfm
 from indextts_weights.mapping.s2mel_regulator import sanitize_regulator
+from mlx_indextts_models.s2mel.model import S2MelArgs
 
-#: ``net`` entry → its mapping, in the order they are converted.
-SUBMODELS: dict[str, Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]] = {
-    "cfm": sanitize_cfm,
-    "length_regulator": sanitize_regulator,
-    "gpt_layer": sanitize_gpt_layer,
+SubMapping = Callable[[Mapping[str, np.ndarray], S2MelArgs], dict[str, np.ndarray]]
+#: ``net`` entry → its mapping for the sizes of an ``S2MelArgs`` (DiT blocks, WaveNet
+#: layers, regulator blocks: they decide which keys exist), in the order converted.
+SUBMODELS: dict[str, SubMapping] = {
+    "cfm": lambda state, args: sanitize_cfm(
+        state, depth=args.dit.depth, wavenet_layers=args.wavenet.num_layers
+    ),
+    "length_regulator": lambda state, args: sanitize_regulator(
+        state, n_blocks=len(args.regulator.sampling_ratios)
+    ),
+    "gpt_layer": lambda state, args: sanitize_gpt_layer(state),
 }
 
 
@@ -35,8 +42,11 @@ def strip_module_prefix(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def sanitize(net: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """``s2mel.pth``'s ``net`` (sub-model name → state dict, numpy) → our parameters.
+def sanitize(
+    net: Mapping[str, Mapping[str, np.ndarray]], args: S2MelArgs | None = None
+) -> dict[str, np.ndarray]:
+    """``s2mel.pth``'s ``net`` (sub-model name → state dict, numpy) → our parameters, for
+    S2Mel at ``args`` (default IndexTTS-2's).
 
     Returns:
         ``cfm.…``, ``length_regulator.…`` and ``gpt_layer.…`` arrays.
@@ -59,7 +69,7 @@ def sanitize(net: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarra
         if name not in net:
             continue
         try:
-            mapped = mapping(strip_module_prefix(net[name]))
+            mapped = mapping(strip_module_prefix(net[name]), args or S2MelArgs())
         except WeightsError as exc:
             problems.append(f"{name}: {exc}")
             continue
