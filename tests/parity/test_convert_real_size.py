@@ -23,8 +23,16 @@ from indextts_weights.load import (
     load_w2vbert,
 )
 from indextts_weights.npz import read_npz
-from parity.checkpoints import emotion_matrix_checkpoints, semantic_stats_checkpoint
+from parity.checkpoints import (
+    BIGVGAN_CONFIG_PATH,
+    CONFIG_PATH,
+    emotion_matrix_checkpoints,
+    semantic_stats_checkpoint,
+)
 from parity.converted import CONVERTIBLE
+from parity.workspace import ROOT
+
+W2VBERT_JSON = ROOT / "docs" / "reference" / "w2v-bert-2.0-config.json"
 
 
 def test_convert_writes_every_file(converted):
@@ -95,6 +103,8 @@ _CURRENT_COPIES = {  # indextts/utils/model_download.py: ensure_models_available
     "bigvgan": "hf_cache/bigvgan/bigvgan_generator.pt",
 }
 _REV = "0123456789abcdef0123456789abcdef01234567"
+#: The config files beside the auxiliary checkpoints (``from_pretrained`` reads them).
+_JSON_CONFIGS = {"w2vbert": W2VBERT_JSON, "bigvgan": BIGVGAN_CONFIG_PATH}
 
 
 def _link(link: Path, target: Path) -> None:
@@ -110,6 +120,7 @@ def _upstream_checkpoints(root: Path, layout: str) -> dict[str, set[str]]:
     expected: dict[str, set[str]] = {"bpe_model": {"bpe.model"}}
     (root / "bpe.model").parent.mkdir(parents=True, exist_ok=True)
     (root / "bpe.model").write_bytes(b"sentencepiece")
+    _link(root / "config.yaml", CONFIG_PATH)
     for name, filename in _MAIN_FILES.items():
         _link(root / filename, _source(name, 0))
         expected[name] = {filename}
@@ -124,9 +135,13 @@ def _upstream_checkpoints(root: Path, layout: str) -> dict[str, set[str]]:
             (repo / "refs").mkdir()
             (repo / "refs" / "main").write_text(_REV)
             expected[name].add(str(snapshot_file.relative_to(root)))
+            if name in _JSON_CONFIGS:
+                _link(snapshot_file.with_name("config.json"), _JSON_CONFIGS[name])
         if layout in ("current", "migrated"):
             _link(root / _CURRENT_COPIES[name], _source(name, 0))
             expected[name].add(_CURRENT_COPIES[name])
+            if name in _JSON_CONFIGS:
+                _link((root / _CURRENT_COPIES[name]).with_name("config.json"), _JSON_CONFIGS[name])
     return expected
 
 
@@ -151,6 +166,21 @@ def test_upstream_checkpoints_folder_finds_every_seeded_file(tmp_path, layout):
     assert result.returncode == 0, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines[-1] == "dry run: 10 file(s) found, nothing converted"
+    # each model's configuration from the config file beside it (the published values)
+    origins = {
+        name: origin
+        for line in lines
+        if line.startswith("configuration of ")
+        for names, origin in [line.removeprefix("configuration of ").split(": ", 1)]
+        for name in names.split(", ")
+    }
+    for name in ("gpt", "s2mel", "semantic_codec"):
+        assert origins.pop(name) == str(root / "config.yaml")
+    for name in _JSON_CONFIGS:
+        assert origins.pop(name).endswith("config.json"), name
+    assert list(origins) == ["campplus"]
+    assert not any("differ from the published" in line for line in lines)
+    lines = [line for line in lines if not line.startswith("configuration of ")]
     rows = {line.split()[0]: line.split() for line in lines[2:-1]}
     assert set(rows) == set(expected)
     for name, paths in expected.items():

@@ -537,3 +537,15 @@ def test_verify_names_unrecorded_files_and_rejects_a_broken_manifest(tmp_path):
     broken = invoke("verify", folder)
     assert broken.exit_code == 2 and len(lines_of(broken)) == 1
     assert lines_of(broken)[0].startswith(f"error: {folder / MANIFEST_NAME} is not readable JSON")
+
+
+def test_download_refuses_an_unknown_dtype_before_fetching(tmp_path, monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("nothing may be fetched")
+
+    monkeypatch.setattr(downloading, "remote_file", no_network)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    # the API (the CLI's --dtype is a click.Choice of the same names)
+    with pytest.raises(downloading.WeightsError, match="dtype must be one of float32"):
+        downloading.download(tmp_path / "w", cache_dir=tmp_path / "c", dtype="float64")
+    assert not (tmp_path / "c").exists()

@@ -25,6 +25,8 @@ from indextts_weights.sources import format_plan
 REV = "0123456789abcdef0123456789abcdef01234567"
 
 #: The files of ``IndexTeam/IndexTTS-2`` that conversion reads (name -> file).
+REAL_CONFIG = Path(__file__).resolve().parents[3] / "docs" / "reference" / "indextts2-config.yaml"
+
 MAIN = {
     "gpt": "gpt.pth",
     "s2mel": "s2mel.pth",
@@ -78,7 +80,7 @@ def hub_repo(cache: Path, repo_id: str, files: dict[str, bytes], rev: str = REV)
 def main_files(folder: Path) -> None:
     for name, filename in MAIN.items():
         put(folder / filename, content(name))
-    put(folder / "config.yaml", b"gpt: {}\n")
+    put(folder / "config.yaml", REAL_CONFIG.read_bytes())
 
 
 def old_hf_cache(cache: Path) -> None:
@@ -415,7 +417,16 @@ def test_cli_dry_run_prints_the_table_and_converts_nothing(tmp_path):
     result = CliRunner().invoke(main, ["convert", "--src", str(tmp_path / "src"), "--dry-run"])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 13 and lines[0] == f"official files under {tmp_path / 'src'}:"
+    assert lines[0] == f"official files under {tmp_path / 'src'}:"
+    # then where each model's configuration would come from (bigvgan's config.json here is
+    # "{}", no generator's: the published configuration)
+    configs = [line for line in lines if line.startswith("configuration of ")]
+    assert configs[0] == (
+        "configuration of campplus: upstream's fixed CAMPPlus(feat_dim=80, embedding_size=192)"
+    )
+    config_yaml = tmp_path / "src" / "config.yaml"
+    assert f"configuration of semantic_codec, gpt, s2mel: {config_yaml}" in configs
+    assert len(lines) == 13 + len(configs) == 13 + 4
     assert "(+1 identical copy)" in next(line for line in lines if " campplus " in f" {line}")
     assert lines[-1] == "dry run: 10 file(s) found, nothing converted"
     (tmp_path / "src" / "gpt.pth").unlink()

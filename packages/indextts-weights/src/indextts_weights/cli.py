@@ -115,7 +115,8 @@ _DTYPE_OPTION = click.option(
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Print the table of the files found and stop (exit 2 if conversion would stop).",
+    help="Print the table of the files found and the configuration each model would be "
+    "converted at, and stop (exit 2 if conversion would stop).",
 )
 @_handle_errors
 def convert(
@@ -153,7 +154,7 @@ def convert(
           --file campplus=~/campplus_cn_common.bin
     """
     from indextts_weights.convert import convert as run_convert
-    from indextts_weights.convert import source_plan
+    from indextts_weights.convert import report_configs, source_plan
     from indextts_weights.sources import SourcePlan, format_plan
 
     def show(plan: SourcePlan) -> None:
@@ -164,6 +165,7 @@ def convert(
         plan = source_plan(src, only=only or None, files=_named_paths(files), progress=_progress)
         show(plan)
         plan.check()
+        report_configs(src, plan.sources(), _progress)
         click.echo(f"dry run: {len(plan.sources())} file(s) found, nothing converted", err=True)
         return
     if out is None:

@@ -40,6 +40,7 @@ __all__ = [
     "convert",
     "convert_file",
     "find_source",
+    "report_configs",
     "source_plan",
     "wanted_sources",
 ]
@@ -391,7 +392,7 @@ def convert(
     if on_plan:
         on_plan(plan)
     plan.check()
-    configs = _configs(src_dir, {**found, **({BPE_MODEL: bpe} if bpe else {})}, progress)
+    configs = report_configs(src_dir, {**found, **({BPE_MODEL: bpe} if bpe else {})}, progress)
     for name, given in (args or {}).items():
         configs[name] = ModelConfig(given, "given by the caller")
     written = _write_outputs(planned, found, configs, bpe, out_dir, dtype, progress)
@@ -413,8 +414,8 @@ def refuse_overwrite(out_dir: Path, names: list[str]) -> None:
         )
 
 
-def _configs(
-    src_dir: Path, found: dict[str, Path], progress: Callable[[str], None] | None
+def report_configs(
+    src_dir: Path, found: Mapping[str, Path], progress: Callable[[str], None] | None
 ) -> dict[str, ModelConfig]:
     """The models' configurations (:func:`~indextts_weights.source_config.model_configs`),
     told to ``progress``: where each converted model's comes from, and each size of

@@ -33,6 +33,7 @@ from indextts_weights.config import WEIGHT_FILES
 from indextts_weights.convert import CONVERTERS, convert, refuse_overwrite
 from indextts_weights.errors import WeightsError
 from indextts_weights.manifest import BPE_NAME, human_size, sha256_file
+from indextts_weights.npz import DTYPES
 
 # (repo id, file name): what infer_v2.py's IndexTTS2.__init__ reads (docs/checkpoints.md).
 OFFICIAL_FILES: tuple[tuple[str, str], ...] = (
@@ -461,6 +462,8 @@ def download(
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     say = progress or (lambda line: None)
     _check_outputs(out_dir, force=force, convert_files=convert_files, delete=delete_originals)
+    if dtype not in DTYPES:  # before fetching gigabytes that convert would then refuse
+        raise WeightsError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     offline = is_offline()
     remotes, total = _plan(cache_dir, offline, say)
     cache_dir.mkdir(parents=True, exist_ok=True)
