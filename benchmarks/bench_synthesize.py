@@ -74,12 +74,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from parity import workspace
 from parity.workspace import use_this_checkout
 
 use_this_checkout()
 
 # isort: split
-import mlx_indextts_models  # noqa: E402, F401  (first: it loads the fast BLAS before MLX)
+import mlx_indextts_models  # noqa: E402  (first: it loads the fast BLAS before MLX)
 
 # isort: split
 
@@ -408,7 +409,9 @@ def ours_worker(args: argparse.Namespace, voice: Path) -> dict[str, Any]:
     tts.models.load_all()
     tts.front_end  # noqa: B018  (loads the text front end)
     load_s = time.perf_counter() - start
-    out: dict[str, Any] = {"load_s": load_s, "load_peak_rss_gb": peak_rss_gb(), "notes": []}
+    blas = mlx_indextts_models.blas_status()
+    out: dict[str, Any] = {"load_s": load_s, "load_peak_rss_gb": peak_rss_gb(), "notes": [],
+                           "blas": f"{blas.name} ({blas.chosen_by})"}  # fmt: skip
     gpt = tts.models.gpt
     bias = np.array(gpt.mel_head.bias)
     bias[STOP_MEL] = NO_STOP_BIAS
@@ -466,9 +469,12 @@ def run_side(side: str, args: argparse.Namespace, voice: Path, folder: Path) -> 
     cmd += [] if args.cache_patch else ["--no-cache-patch"]
     cmd += [] if args.weights is None else ["--weights", str(args.weights)]
     cmd += ["--verify-cache"] if args.verify_cache and side == "reference" else []
+    env = dict(os.environ)
+    if side == "ours":  # alone in its process: the bootstrap's own choice (parity.workspace)
+        env["MLX_FAST_BLAS"] = workspace.CALLER_FAST_BLAS or "auto"
     load = os.getloadavg()[0]
     print(f"[{time.strftime('%H:%M:%S')}] running {side} (load average {load:.2f})", flush=True)
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=env)
     result = json.loads(out.read_text())
     result["load_before"] = load
     result["load_after"] = os.getloadavg()[0]
