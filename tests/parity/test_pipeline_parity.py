@@ -5,6 +5,11 @@ Both run on the same seeded real-config checkpoints (ours converted by the real
 equivalent decoding (``num_beams=1, top_k=1``) and the same CFM start noise. Every stage
 of docs/promises.md §5 is compared at its tolerance, codes and text ids must be identical, and our
 ``render`` (the composition users call) must give the reference's final 16-bit samples.
+
+Ours runs twice, at the same tolerances: with the CPU fast paths (numpy elementwise ops,
+what CI's CPU runs by default) and with the portable MLX paths forced
+(:func:`mlx_indextts_models.cpu_ops.portable_paths`, ``INDEXTTS_MLX_PORTABLE=1``): what
+Metal and CUDA execute, proven here on the CPU.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlx_indextts_models import cpu_ops
 from parity import text_corpus
 from parity.harness import assert_close, compare
 from parity.pipeline_reference import reference_pipeline, voice_wav
@@ -52,32 +58,44 @@ def reference(voice):
     return run
 
 
+@pytest.fixture(scope="module", params=["cpu fast paths", "portable MLX paths"])
+def paths(request):
+    """Every test of ours runs once per kind of path (the module docstring)."""
+    with cpu_ops.portable_paths(request.param == "portable MLX paths"):
+        yield request.param
+
+
 @pytest.fixture(scope="module")
 def tts():
     return our_pipeline(text_corpus.bpe_model())
 
 
+def _row(name: str, paths: str) -> str:
+    """The parity table's row name: the portable run's rows marked."""
+    return name if paths == "cpu fast paths" else f"{name} [portable MLX]"
+
+
 @pytest.fixture(scope="module")
-def ours(tts, voice, reference):
+def ours(tts, voice, reference, paths):
     return our_stages(tts, voice, TEXT, max_codes=MAX_CODES, noise=reference["CFM noise"])
 
 
-def test_text_ids_and_codes_are_identical(reference, ours, record):
+def test_text_ids_and_codes_are_identical(reference, ours, record, paths):
     np.testing.assert_array_equal(ours["text ids"], reference["text ids"])
     np.testing.assert_array_equal(ours["semantic_codec codes"], reference["semantic_codec codes"])
     np.testing.assert_array_equal(ours["codes"], reference["codes"])
     assert ours["codes"].shape == (1, MAX_CODES)
-    record(compare("codes (greedy)", reference["codes"], ours["codes"]))
+    record(compare(_row("codes (greedy)", paths), reference["codes"], ours["codes"]))
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
-def test_stage_matches_the_reference(reference, ours, record, stage):
+def test_stage_matches_the_reference(reference, ours, record, paths, stage):
     max_abs, min_cos = STAGES[stage]
-    result = record(compare(stage, reference[stage], ours[stage]))
+    result = record(compare(_row(stage, paths), reference[stage], ours[stage]))
     assert_close(result, max_abs=max_abs, min_cos=min_cos)
 
 
-def test_render_gives_the_reference_output_samples(tts, voice, reference, record):
+def test_render_gives_the_reference_output_samples(tts, voice, reference, record, paths):
     result = our_render(tts, voice, TEXT, max_codes=MAX_CODES, noise=reference["CFM noise"])
     (segment,) = result.segments
     np.testing.assert_array_equal(segment.codes, reference["codes"][0])
@@ -85,5 +103,9 @@ def test_render_gives_the_reference_output_samples(tts, voice, reference, record
     ours16 = np.clip(result.audio * 32767, -32767, 32767).astype(np.int16)
     ref16 = reference["output wav"]
     assert ours16.shape == ref16.shape
-    record(compare("output wav (int16)", ref16.astype(np.float32), ours16.astype(np.float32)))
+    record(
+        compare(
+            _row("output wav (int16)", paths), ref16.astype(np.float32), ours16.astype(np.float32)
+        )
+    )
     assert np.abs(ours16.astype(np.int32) - ref16).max() <= 1  # one LSB of float rounding

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import subprocess
+import sys
 
 import mlx.core as mx
 import mlx.nn as nn
@@ -12,16 +16,23 @@ import pytest
 import mlx_indextts_models.cpu_ops as ops
 
 
-def test_causal_depthwise_conv_by_hand(monkeypatch):
+@pytest.fixture
+def portable():
+    """``portable()`` takes the portable MLX paths (what a GPU runs) until the test ends."""
+    with contextlib.ExitStack() as stack:
+        yield lambda: stack.enter_context(ops.portable_paths())
+
+
+def test_causal_depthwise_conv_by_hand(portable):
     x = mx.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 4, 1)
     weight = mx.array([1.0, 10.0, 100.0]).reshape(1, 3, 1)  # taps for t-2, t-1, t
     expected = [100.0, 210.0, 321.0, 432.0]
     np.testing.assert_allclose(np.array(ops.causal_depthwise_conv1d(x, weight)).ravel(), expected)
-    monkeypatch.setattr(ops, "on_cpu", lambda: False)  # the GPU path: grouped conv1d
+    portable()  # the GPU path: grouped conv1d
     np.testing.assert_allclose(np.array(ops.causal_depthwise_conv1d(x, weight)).ravel(), expected)
 
 
-def test_cpu_and_mlx_elementwise_paths_agree(monkeypatch):
+def test_cpu_and_mlx_elementwise_paths_agree(portable):
     x = mx.random.normal((2, 7, 12), key=mx.random.key(0)) * 4
     gate = mx.random.normal((2, 7, 12), key=mx.random.key(1)) * 4
     weight = gate[0, :5].T[..., None]
@@ -36,7 +47,7 @@ def test_cpu_and_mlx_elementwise_paths_agree(monkeypatch):
         ]
 
     cpu = run()
-    monkeypatch.setattr(ops, "on_cpu", lambda: False)
+    portable()
     other = run()
     plain = [
         nn.silu(x),
@@ -90,9 +101,9 @@ def naive_attention(q, k, v, scale, lengths):
 
 @pytest.mark.parametrize("lengths", [None, [5], [5, 3]])
 @pytest.mark.parametrize("path", ["cpu", "mlx"])
-def test_attention_against_loops(monkeypatch, lengths, path):
+def test_attention_against_loops(portable, lengths, path):
     if path == "mlx":
-        monkeypatch.setattr(ops, "on_cpu", lambda: False)
+        portable()
     keys = [mx.random.key(i) for i in range(3)]
     q, k, v = (mx.random.normal((2, 3, 5, 4), key=key) * 2 for key in keys)
     # v as a strided view, as the DiT passes it (a slice of the fused QKV, transposed)
@@ -129,19 +140,19 @@ def test_time_chunks_on_cpu_streams_equal_the_whole():
     assert mx.array_equal(ops.over_time_chunks(_smooth, short, halo=2), _smooth(short))
 
 
-def test_gelu_tanh_matches_the_formula_on_both_paths(monkeypatch):
+def test_gelu_tanh_matches_the_formula_on_both_paths(portable):
     x = mx.random.normal((3, 7, 5), key=mx.random.key(4)) * 3
     xs = np.array(x, dtype=np.float64)
     expected = 0.5 * xs * (1 + np.tanh(np.sqrt(2 / np.pi) * (xs + 0.044715 * xs**3)))
     np.testing.assert_allclose(np.array(ops.gelu_tanh(x)), expected, rtol=1e-5, atol=1e-6)
-    monkeypatch.setattr(ops, "on_cpu", lambda: False)
+    portable()
     np.testing.assert_allclose(np.array(ops.gelu_tanh(x)), expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("path", ["cpu", "mlx"])
-def test_causal_attention_sees_only_earlier_keys(monkeypatch, path):
+def test_causal_attention_sees_only_earlier_keys(portable, path):
     if path == "mlx":
-        monkeypatch.setattr(ops, "on_cpu", lambda: False)
+        portable()
     keys = [mx.random.key(i) for i in range(10, 13)]
     q, k, v = (mx.random.normal((2, 3, 6, 4), key=key) for key in keys)
     got = np.array(ops.attention(q, k, v, 0.5, causal=True))
@@ -152,3 +163,19 @@ def test_causal_attention_sees_only_earlier_keys(monkeypatch, path):
         np.testing.assert_allclose(got[:, i : i + 1], prefix, rtol=2e-5, atol=2e-6)
     with pytest.raises(ValueError, match="causal"):
         ops.attention(q, k[:, :, :5], v[:, :, :5], 0.5, causal=True)
+
+
+def test_the_portable_switch_is_explicit_and_scoped():
+    x = mx.array([[-100.0, -1.0, 0.0, 2.0]])
+    assert ops.on_cpu() and not ops.portable()
+    with ops.portable_paths():
+        assert not ops.on_cpu() and ops.portable()
+        with ops.portable_paths(False):
+            assert ops.on_cpu()
+        np.testing.assert_allclose(np.array(ops.silu(x)), np.array(nn.silu(x)), atol=1e-7)
+    assert ops.on_cpu()
+    env = {**os.environ, ops.PORTABLE_ENV: "1"}
+    code = "import mlx_indextts_models.cpu_ops as o; print(o.portable(), o.on_cpu())"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, env=env)  # fmt: skip
+    assert done.stdout.split() == ["True", "False"]

@@ -9,15 +9,21 @@ releases the GIL); on a GPU device they are the plain MLX ops. Each function doc
 MLX expression it equals; the results agree to float32 rounding.
 
 Every function takes and returns ``mx.array`` and evaluates its input on the CPU path.
+
+The plain MLX paths are what Metal and CUDA users run. To run them on the CPU too (and
+prove them at parity there), set ``INDEXTTS_MLX_PORTABLE=1`` before the process starts,
+or use :func:`portable_paths` around the calls: :func:`on_cpu` then answers False and
+every function here (and every model's CPU-only fast path, which all ask it) takes its
+portable MLX branch.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 
 import mlx.core as mx
@@ -25,10 +31,33 @@ import mlx.nn as nn
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+#: Set to 1 to take the portable MLX paths on the CPU device too (:func:`portable_paths`).
+PORTABLE_ENV = "INDEXTTS_MLX_PORTABLE"
+_portable = os.environ.get(PORTABLE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+@contextmanager
+def portable_paths(enabled: bool = True) -> Iterator[None]:
+    """Within the block, take (``enabled``) or leave the portable MLX paths on the CPU,
+    as ``INDEXTTS_MLX_PORTABLE=1`` does for a whole process. Not thread-safe: it sets
+    one switch for the process."""
+    global _portable
+    before, _portable = _portable, enabled
+    try:
+        yield
+    finally:
+        _portable = before
+
+
+def portable() -> bool:
+    """Whether the portable MLX paths are forced (:func:`portable_paths`)."""
+    return _portable
+
 
 def on_cpu() -> bool:
-    """Whether MLX's default device is the CPU (the numpy paths are used then)."""
-    return mx.default_device() == mx.cpu
+    """Whether to take the CPU fast paths: MLX's default device is the CPU and the
+    portable paths are not forced (:data:`PORTABLE_ENV`, :func:`portable_paths`)."""
+    return not _portable and mx.default_device() == mx.cpu
 
 
 def _numpy_path(*arrays: mx.array) -> bool:
