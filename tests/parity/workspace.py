@@ -9,10 +9,13 @@ The reference and our code share one process here, and the library our fast-BLAS
 bootstrap loads into the global symbol scope serves torch too: with OpenBLAS (which the
 bootstrap may measure as the faster on a machine that has both) the reference's DiT ran
 4.6x slower on a 2-core AMD EPYC (5.35 s per CFG step instead of 1.15). So unless
-``MLX_FAST_BLAS`` says otherwise, parity code loads MKL, the library torch's CPU wheels
-are built with (the bootstrap falls back to its own choice where MKL is not installed).
-Benchmarks that run each side in its own process (``bench_synthesize.py``) leave the
-choice to the bootstrap for ours.
+``MLX_FAST_BLAS`` says otherwise, :func:`use_this_checkout` asks for MKL, the library
+torch's CPU wheels are built with (the bootstrap falls back to its own choice where MKL is
+not installed): the benchmarks that time both sides in one process call it before
+importing our packages. ``bench_synthesize.py``, whose sides run in processes of their
+own, gives ours the bootstrap's choice. The pytest run imports ``mlx_audio_features``
+from the root ``conftest.py`` first, so the parity tests run with the machine's choice
+(the suite passes with either library).
 """
 
 from __future__ import annotations
