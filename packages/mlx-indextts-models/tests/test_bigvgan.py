@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import mlx_indextts_models  # noqa: F401  (first: fast BLAS before MLX)
+import mlx_indextts_models.bigvgan as bigvgan_module
 
 # isort: split
 
@@ -17,12 +18,13 @@ from mlx_indextts_models.bigvgan import (
     Activation1d,
     BigVGAN,
     BigVGANArgs,
+    Conv1d,
     downsample,
     sin_squared,
     snake_beta,
     upsample,
 )
-from mlx_indextts_models.layers import DilatedMatmulConv1d as Conv1d
+from mlx_indextts_models.cpu_ops import portable_paths
 from mlx_indextts_models.layers import OverlapAddConvTranspose1d as ConvTranspose1d
 from mlx_indextts_models.testing import tiny_bigvgan_args
 
@@ -111,17 +113,26 @@ def test_downsample_matches_strided_lowpass(length):
         np.testing.assert_allclose(got[0, :, c], np_downsample(x[0, :, c], f), atol=1e-6)
 
 
-@pytest.mark.parametrize("length", [1, 2, 7, 40])
-def test_fused_activation_matches_composition(length):
-    rng = np.random.default_rng(length)
-    act = Activation1d(3)
-    act.act.alpha = mx.array(rng.standard_normal(3).astype(np.float32) * 0.3)
-    act.act.beta = mx.array(rng.standard_normal(3).astype(np.float32) * 0.3)
+def random_activation(channels: int, seed: int) -> Activation1d:
+    """An ``Activation1d`` with kaiser filters (the decimator's made asymmetric) and random
+    SnakeBeta parameters."""
+    rng = np.random.default_rng(seed)
+    act = Activation1d(channels)
+    act.act.alpha = mx.array(rng.standard_normal(channels).astype(np.float32) * 0.3)
+    act.act.beta = mx.array(rng.standard_normal(channels).astype(np.float32) * 0.3)
     act.upsample.filter = mx.array(kaiser_sinc().reshape(1, 1, 12))
     act.downsample.lowpass.filter = mx.array(
         (kaiser_sinc() + rng.standard_normal(12).astype(np.float32) * 0.01).reshape(1, 1, 12)
     )
-    x = mx.array(rng.standard_normal((2, length, 3)).astype(np.float32) * 2)
+    return act
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 40])
+@pytest.mark.parametrize("portable", [False, True])
+def test_fused_activation_matches_composition(length, portable):
+    act = random_activation(3, length)
+    x = mx.array(np.random.default_rng(length).standard_normal((2, length, 3)).astype(np.float32))
+    x = x * 2
     want = np.zeros((2, length, 3))
     fu, fd = np.array(act.upsample.filter).ravel(), np.array(act.downsample.lowpass.filter).ravel()
     a, b = np.exp(np.array(act.act.alpha)), np.exp(np.array(act.act.beta))
@@ -130,7 +141,20 @@ def test_fused_activation_matches_composition(length):
             u = np_upsample(np.array(x)[i, :, c].astype(np.float64), fu)
             u = u + 1.0 / (b[c] + 1e-9) * np.sin(u * a[c]) ** 2
             want[i, :, c] = np_downsample(u, fd)
-    np.testing.assert_allclose(np.array(act(x)), want, atol=2e-5)
+    with portable_paths(portable):  # numpy blocks on the CPU; compiled MLX (GPU) otherwise
+        np.testing.assert_allclose(np.array(act(x)), want, atol=2e-5)
+
+
+@pytest.mark.parametrize("length", [1, 3, 4, 5, 9, 64])
+def test_numpy_activation_blocks_equal_the_compiled_mlx(monkeypatch, length):
+    """The CPU path in blocks of 4 frames (edges inside the first and last blocks) gives
+    what the compiled MLX path gives for the whole signal."""
+    act = random_activation(5, length)
+    x = mx.array(np.random.default_rng(length).standard_normal((2, length, 5)).astype(np.float32))
+    with portable_paths():
+        want = np.array(act(x * 3))
+    monkeypatch.setattr(bigvgan_module, "ACTIVATION_BLOCK_FLOATS", 4 * 5)
+    np.testing.assert_allclose(np.array(act(x * 3)), want, rtol=1e-5, atol=2e-6)
 
 
 def test_upsample_then_downsample_keeps_a_slow_sine():

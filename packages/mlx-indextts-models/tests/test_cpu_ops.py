@@ -179,3 +179,56 @@ def test_the_portable_switch_is_explicit_and_scoped():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True, env=env)  # fmt: skip
     assert done.stdout.split() == ["True", "False"]
+
+
+def naive_conv1d(x, weight, bias, padding, dilation):
+    """Loops over frames and taps in float64: ``y[t] = b + Σ_j W[:, j] · x[t + j·d − p]``."""
+    x, w = np.array(x, dtype=np.float64), np.array(weight, dtype=np.float64)
+    b, t, _ = x.shape
+    out_c, k, _ = w.shape
+    t_out = t + 2 * padding - dilation * (k - 1)
+    y = np.zeros((b, t_out, out_c)) + (0.0 if bias is None else np.array(bias))
+    for i in range(t_out):
+        for j in range(k):
+            src = i + j * dilation - padding
+            if 0 <= src < t:
+                y[:, i] += x[:, src] @ w[:, j].T
+    return y
+
+
+@pytest.mark.parametrize(
+    ("k", "dilation", "padding", "length"),
+    [(3, 1, 1, 50), (11, 5, 25, 50), (7, 3, 9, 4), (5, 2, 0, 23), (1, 1, 0, 9)],
+)
+@pytest.mark.parametrize("path", ["cpu", "mlx"])
+def test_conv1d_against_loops(portable, monkeypatch, k, dilation, padding, length, path):
+    if path == "mlx":
+        portable()
+    # small blocks: several per row, edges inside and across blocks (padding > block)
+    monkeypatch.setattr(ops, "CONV_BLOCK_FLOATS", 4 * k * 3)
+    monkeypatch.setattr(ops, "CONV_MIN_BLOCK_FRAMES", 3)
+    keys = [mx.random.key(i) for i in range(3)]
+    x = mx.random.normal((2, length, 3), key=keys[0])
+    weight = mx.random.normal((4, k, 3), key=keys[1])
+    bias = mx.random.normal((4,), key=keys[2])
+    for b in (bias, None):
+        got = np.array(ops.conv1d(x, weight, b, padding=padding, dilation=dilation))
+        want = naive_conv1d(x, weight, b, padding, dilation)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_conv1d_blocks_agree_to_rounding(monkeypatch):
+    """Whatever the block size, every output frame is the product of the same taps (the
+    BLAS may round a 7-row product differently from a 300-row one)."""
+    x = mx.random.normal((1, 300, 24), key=mx.random.key(0))
+    weight = mx.random.normal((24, 11, 24), key=mx.random.key(1))
+    whole = ops.conv1d(x, weight, None, padding=25, dilation=5)
+    monkeypatch.setattr(ops, "CONV_BLOCK_FLOATS", 11 * 24 * 7)
+    monkeypatch.setattr(ops, "CONV_MIN_BLOCK_FRAMES", 7)
+    np.testing.assert_allclose(
+        np.array(ops.conv1d(x, weight, None, padding=25, dilation=5)),
+        np.array(whole),
+        rtol=1e-5,
+        atol=1e-5,
+    )

@@ -26,15 +26,19 @@ from dataclasses import dataclass, field
 
 import mlx.core as mx
 import mlx.nn as nn
+import numpy as np
 
-from mlx_indextts_models.cpu_ops import over_time_chunks
-from mlx_indextts_models.layers import DilatedMatmulConv1d, OverlapAddConvTranspose1d
+from mlx_indextts_models.cpu_ops import conv1d, in_parallel, numpy_path, over_time_chunks
+from mlx_indextts_models.layers import OverlapAddConvTranspose1d
 
 SNAKE_EPS = 1e-9  # SnakeBeta's no_div_by_zero
 
 #: Input frames on each side that one output frame of the anti-aliased SnakeBeta reads
 #: (the 12-tap up filter spans ±6 frames, the 12-tap decimator ±3 more), rounded up.
 ACTIVATION_HALO = 16
+#: Floats per channel-block of the numpy SnakeBeta (512 KiB arrays: a block's few
+#: temporaries stay in a core's L2 cache).
+ACTIVATION_BLOCK_FLOATS = 1 << 17
 
 
 @dataclass
@@ -198,6 +202,80 @@ def _anti_aliased_snake_beta(
     return _sum((p1 if k % 2 else p0)[:, k // 2 : k // 2 + t] * g[k] for k in range(12))
 
 
+def _anti_aliased_snake_beta_numpy(
+    x: mx.array, up_filter: mx.array, down_filter: mx.array, alpha: mx.array, beta: mx.array
+) -> mx.array:
+    """:func:`_anti_aliased_snake_beta` on the CPU, in numpy: the same sums in the same
+    order, over blocks of frames on the worker threads (``np.sin`` is vectorized; MLX's
+    CPU elementwise kernels are scalar and single-threaded).
+
+    With ``e``, ``o`` the even and odd phases of the upsampled, activated signal ``u``
+    (``u[2m] = e[m]``, ``u[2m+1] = o[m]``), output frame ``t`` is
+    ``Σ_j g[2j]·O(t+j−3) + g[2j+1]·E(t+j−2)``, where ``E``, ``O`` are ``e``, ``o`` with
+    ``u``'s replicate padding: ``e[0]`` before the start, ``o[T−1]`` past the end. ``e[m]``
+    reads input frames ``m−3 … m+2``, ``o[m]`` frames ``m−2 … m+3`` (clamped: the input's
+    replicate padding).
+    """
+    v = np.asarray(x)
+    b, t, c = v.shape
+    _, phases = _upsample_taps(2, 12)
+    f = np.asarray(up_filter).reshape(-1) * np.float32(2.0)
+    g = np.asarray(down_filter).reshape(-1)
+    scale = np.exp(np.asarray(alpha))
+    inv_b = (np.float32(1.0) / (np.exp(np.asarray(beta)) + np.float32(SNAKE_EPS))).astype(v.dtype)
+    frames = max(1, ACTIVATION_BLOCK_FLOATS // c)
+    # SnakeBeta's per-channel factors tiled over a block's rows: contiguous products
+    # (broadcasting a narrow channel axis is several times slower in numpy).
+    scale_rows, inv_b_rows = np.tile(scale, frames + 6), np.tile(inv_b, frames + 6)
+    blocks = [(row, lo) for row in range(b) for lo in range(0, t, frames)]
+    out = np.empty_like(v)
+
+    def weighted_sum(
+        sources: list[np.ndarray], weights: list[np.floating], out: np.ndarray, tmp: np.ndarray
+    ) -> np.ndarray:
+        """``Σ_i sources[i] · weights[i]`` added in order into ``out``, in place."""
+        np.multiply(sources[0], weights[0], out=out)
+        for source, weight in zip(sources[1:], weights[1:], strict=True):
+            np.multiply(source, weight, out=tmp)
+            out += tmp
+        return out
+
+    def phase(
+        window: np.ndarray, taps: list[tuple[int, int]], n: int, tmp: np.ndarray
+    ) -> np.ndarray:
+        """``snake_beta`` of one phase at the block's ``n`` positions (flat ``n·C``);
+        ``window`` row ``i`` is input frame ``lo − 6 + i``; position ``j`` is ``m = lo − 3 + j``
+        and its tap ``(k, off)`` reads input frame ``m + off − 5``, i.e. row ``j + off − 2``."""
+        sources = [window[(off - 2) * c : (off - 2 + n) * c] for _, off in taps]
+        y = weighted_sum(sources, [f[k] for k, _ in taps], np.empty(n * c, v.dtype), tmp)
+        np.multiply(y, scale_rows[: n * c], out=tmp)
+        np.sin(tmp, out=tmp)
+        tmp *= tmp
+        tmp *= inv_b_rows[: n * c]
+        y += tmp
+        return y
+
+    def work(part: slice) -> None:
+        for row, lo in blocks[part]:
+            hi = min(t, lo + frames)
+            n = hi - lo + 6  # phases at m = lo − 3 … hi + 2
+            window = v[row, np.clip(np.arange(lo - 6, hi + 6), 0, t - 1)].reshape(-1)
+            tmp = np.empty(n * c, v.dtype)
+            e, o = (phase(window, taps, n, tmp) for taps in phases)
+            e2, o2 = e.reshape(n, c), o.reshape(n, c)
+            if lo < 3:  # m < 0: u's left padding, e[0]
+                o2[: 3 - lo] = e2[: 3 - lo] = e2[3 - lo]
+            if hi + 3 > t:  # m ≥ T: u's right padding, o[T − 1]
+                end = t - lo + 3
+                e2[end:] = o2[end:] = o2[end - 1]
+            m = (hi - lo) * c  # output frame lo + i reads position i + k//2 (+1 for odd k)
+            sources = [(o if k % 2 == 0 else e)[(k // 2 + k % 2) * c :][:m] for k in range(12)]
+            weighted_sum(sources, list(g), out[row, lo:hi].reshape(-1), tmp[:m])
+
+    in_parallel(len(blocks), work, min_chunk=1)
+    return mx.array(out)
+
+
 class SnakeBeta(nn.Module):
     """``activations.SnakeBeta(channels, alpha_logscale=True)``: parameters ``alpha``, ``beta``."""
 
@@ -256,6 +334,9 @@ class Activation1d(nn.Module):
         """``x``: (B, T, C) → (B, T, C)."""
         if self.upsample.filter.shape[-1] != 12 or self.downsample.lowpass.filter.shape[-1] != 12:
             return self.downsample(self.act(self.upsample(x)))
+        params = (self.upsample.filter, self.downsample.lowpass.filter, self.act.alpha)
+        if numpy_path(x, *params, self.act.beta):
+            return _anti_aliased_snake_beta_numpy(x, *params, self.act.beta)
         return over_time_chunks(
             lambda chunk: _anti_aliased_snake_beta(
                 chunk,
@@ -273,19 +354,28 @@ def _padding(kernel_size: int, dilation: int) -> int:
     return (kernel_size * dilation - dilation) // 2
 
 
+class Conv1d(nn.Conv1d):
+    """``nn.Conv1d`` (same parameters; stride 1, no groups) computed by
+    :func:`~mlx_indextts_models.cpu_ops.conv1d`: blocked numpy products on the CPU."""
+
+    def __call__(self, x: mx.array) -> mx.array:
+        """``(B, T, C_in)`` → ``(B, T + 2·padding − dilation·(k − 1), C_out)``."""
+        return conv1d(
+            x, self.weight, self.get("bias"), padding=self.padding, dilation=self.dilation
+        )
+
+
 class AMPBlock1(nn.Module):
     """Per dilation d: x += conv2(act(conv1_d(act(x)))) (conv2 has dilation 1)."""
 
     def __init__(self, channels: int, kernel_size: int, dilation: tuple[int, ...]) -> None:
         super().__init__()
         self.convs1 = [
-            DilatedMatmulConv1d(
-                channels, channels, kernel_size, dilation=d, padding=_padding(kernel_size, d)
-            )
+            Conv1d(channels, channels, kernel_size, dilation=d, padding=_padding(kernel_size, d))
             for d in dilation
         ]
         self.convs2 = [
-            nn.Conv1d(channels, channels, kernel_size, padding=_padding(kernel_size, 1))
+            Conv1d(channels, channels, kernel_size, padding=_padding(kernel_size, 1))
             for _ in dilation
         ]
         self.activations = [Activation1d(channels) for _ in range(2 * len(dilation))]
@@ -306,7 +396,7 @@ class BigVGAN(nn.Module):
         self.args = args = args or BigVGANArgs()
         self.num_kernels = len(args.resblock_kernel_sizes)
         ch = args.upsample_initial_channel
-        self.conv_pre = nn.Conv1d(args.num_mels, ch, 7, padding=3)
+        self.conv_pre = Conv1d(args.num_mels, ch, 7, padding=3)
         self.ups = [
             [OverlapAddConvTranspose1d(ch // 2**i, ch // 2 ** (i + 1), k, u, padding=(k - u) // 2)]
             for i, (u, k) in enumerate(
@@ -320,7 +410,7 @@ class BigVGAN(nn.Module):
         ]
         out_ch = ch // 2 ** len(self.ups)
         self.activation_post = Activation1d(out_ch)
-        self.conv_post = nn.Conv1d(out_ch, 1, 7, padding=3, bias=args.use_bias_at_final)
+        self.conv_post = Conv1d(out_ch, 1, 7, padding=3, bias=args.use_bias_at_final)
 
     def __call__(self, mel: mx.array) -> mx.array:
         """``mel``: (B, T, num_mels) log-mel (channels-last) → waveform (B, T·256) in [-1, 1]."""

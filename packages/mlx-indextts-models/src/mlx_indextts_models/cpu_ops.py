@@ -31,6 +31,8 @@ import mlx.nn as nn
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from mlx_indextts_models.layers import conv1d_as_matmul
+
 #: Set to 1 to take the portable MLX paths on the CPU device too (:func:`portable_paths`).
 PORTABLE_ENV = "INDEXTTS_MLX_PORTABLE"
 _portable = os.environ.get(PORTABLE_ENV, "").strip().lower() not in ("", "0", "false", "no")
@@ -60,8 +62,8 @@ def on_cpu() -> bool:
     return not _portable and mx.default_device() == mx.cpu
 
 
-def _numpy_path(*arrays: mx.array) -> bool:
-    """Whether to take the numpy path: on the CPU device, for float32 inputs (a half model,
+def numpy_path(*arrays: mx.array) -> bool:
+    """Whether to take the numpy paths: on the CPU device, for float32 inputs (a half model,
     ``convert --dtype float16|bfloat16``, runs the plain MLX ops in its own dtype; numpy
     has no bfloat16)."""
     return on_cpu() and all(a.dtype == mx.float32 for a in arrays)
@@ -95,7 +97,7 @@ def _rows(x: mx.array) -> np.ndarray:
 
 def silu(x: mx.array) -> mx.array:
     """``x · sigmoid(x)`` (``nn.silu``), computed as ``x / (1 + exp(-x))``; any shape."""
-    if not _numpy_path(x):
+    if not numpy_path(x):
         y: mx.array = nn.silu(x)
         return y
     v = _rows(x)
@@ -115,7 +117,7 @@ def silu(x: mx.array) -> mx.array:
 
 def glu(value: mx.array, gate: mx.array) -> mx.array:
     """``value · sigmoid(gate)`` (``nn.GLU`` applied to the two halves); same shapes."""
-    if not _numpy_path(value, gate):
+    if not numpy_path(value, gate):
         return value * mx.sigmoid(gate)
     v, g = _rows(value), _rows(gate)
     out = np.empty_like(v)
@@ -140,7 +142,7 @@ def gelu_tanh(x: mx.array) -> mx.array:
 
     Not for use inside ``mx.compile`` (the CPU path leaves MLX for numpy).
     """
-    if not _numpy_path(x):
+    if not numpy_path(x):
         return 0.5 * x * (1.0 + mx.tanh(float(_GELU_C) * (x + 0.044715 * (x * x * x))))
     v = _rows(x)
     out = np.empty_like(v)
@@ -172,7 +174,7 @@ def tanh_sigmoid_gate(x: mx.array) -> mx.array:
         ``(..., H)``.
     """
     hidden = x.shape[-1] // 2
-    if not _numpy_path(x):
+    if not numpy_path(x):
         return mx.tanh(x[..., :hidden]) * mx.sigmoid(x[..., hidden:])
     v = _rows(x)
     out = np.empty((v.shape[0], hidden), dtype=v.dtype)
@@ -192,7 +194,7 @@ def tanh_sigmoid_gate(x: mx.array) -> mx.array:
 
 def softmax(x: mx.array) -> mx.array:
     """Softmax over the last axis (row maximum subtracted first, as torch does); any shape."""
-    if not _numpy_path(x):
+    if not numpy_path(x):
         return mx.softmax(x, axis=-1)
     v = _rows(x)
     out = np.empty_like(v)
@@ -241,7 +243,7 @@ def attention(
         raise ValueError(f"key_lengths {key_lengths} do not fit a batch of {b}")
     if causal and (key_lengths is not None or k.shape[2] != t):
         raise ValueError("causal attention takes square q, k and no key_lengths")
-    if not _numpy_path(q, k, v):
+    if not numpy_path(q, k, v):
         mask: mx.array | str | None = "causal" if causal else None
         if min(lengths) < k.shape[2]:
             mask = (mx.arange(k.shape[2])[None] < mx.array(lengths)[:, None])[:, None, None]
@@ -300,7 +302,7 @@ def causal_depthwise_conv1d(x: mx.array, weight: mx.array) -> mx.array:
     On CPU a sum of shifted products in numpy (MLX's grouped ``conv1d`` is slow there).
     """
     kernel = weight.shape[1]
-    if not _numpy_path(x, weight):
+    if not numpy_path(x, weight):
         return mx.conv1d(mx.pad(x, [(0, 0), (kernel - 1, 0), (0, 0)]), weight, groups=x.shape[-1])
     v = np.asarray(x)
     taps = np.ascontiguousarray(np.asarray(weight)[:, :, 0].T)  # (kernel, C)
@@ -318,6 +320,79 @@ def causal_depthwise_conv1d(x: mx.array, weight: mx.array) -> mx.array:
             o += term
 
     in_parallel(t, work)
+    return mx.array(out)
+
+
+#: Floats of im2col one :func:`conv1d` block gathers (1 MiB: the block and its product
+#: stay in a core's L2 cache), and the fewest frames a block has (wide layers).
+CONV_BLOCK_FLOATS = 1 << 18
+CONV_MIN_BLOCK_FRAMES = 128
+
+
+def conv1d(
+    x: mx.array, weight: mx.array, bias: mx.array | None, *, padding: int = 0, dilation: int = 1
+) -> mx.array:
+    """Stride-1 Conv1d, channels-last: ``mx.conv1d(x, weight, padding=padding,
+    dilation=dilation) + bias``.
+
+    Args:
+        x: ``(B, T, C_in)``.
+        weight: ``(C_out, k, C_in)`` (MLX layout).
+        bias: ``(C_out,)`` or None.
+        padding: zeros on each side of the time axis.
+        dilation: spacing of the kernel taps.
+
+    Returns:
+        ``(B, T + 2·padding − dilation·(k − 1), C_out)``.
+
+    On CPU the frames are cut into fixed blocks of about :data:`CONV_BLOCK_FLOATS` im2col
+    floats; each worker thread gathers a block's taps (numpy copies, zeros past the edges)
+    and multiplies it on its own core. MLX's own im2col is a single-threaded copy that
+    costs more than the product for BigVGAN's narrow layers (docs/performance.md). Where
+    MLX computes it, a dilated kernel runs as one matmul over the gathered taps (MLX's CPU
+    dilated conv is ~40× slower, and the portable paths run on the CPU in tests).
+    """
+    if not numpy_path(x, weight):
+        if dilation == 1:
+            y = mx.conv1d(x, weight, padding=padding)
+            return y if bias is None else y + bias
+        return conv1d_as_matmul(x, weight, bias, padding=padding, dilation=dilation)
+    v = np.asarray(x)
+    b, t, c = v.shape
+    out_c, k, _ = weight.shape
+    w = np.ascontiguousarray(np.asarray(weight).reshape(out_c, k * c).T)  # (k·C_in, C_out)
+    shift = None if bias is None else np.asarray(bias)
+    t_out = t + 2 * padding - dilation * (k - 1)
+    out = np.empty((b, t_out, out_c), dtype=v.dtype)
+    frames = max(CONV_MIN_BLOCK_FRAMES, CONV_BLOCK_FLOATS // (k * c))
+    blocks = [(row, lo) for row in range(b) for lo in range(0, t_out, frames)]
+
+    def work(part: slice) -> None:
+        cols = np.empty((frames, k * c), dtype=v.dtype)
+        for row, lo in blocks[part]:
+            n = min(frames, t_out - lo)
+            block = out[row, lo : lo + n]
+            if k == 1 and padding == 0:  # a 1×1 conv: the frames themselves are the columns
+                np.matmul(v[row, lo : lo + n], w, out=block)
+                if shift is not None:
+                    block += shift
+                continue
+            for j in range(k):  # rows lo.. of tap j read input frames start..start+n
+                start = lo + j * dilation - padding
+                first, last = max(start, 0), min(start + n, t)
+                tap = cols[:n, j * c : (j + 1) * c]
+                if first >= last:
+                    tap[:] = 0.0
+                    continue
+                tap[: first - start] = 0.0
+                tap[first - start : last - start] = v[row, first:last]
+                tap[last - start :] = 0.0
+            np.matmul(cols[:n], w, out=block)
+            if shift is not None:
+                block += shift
+
+    with _single_threaded_numpy_blas():
+        in_parallel(len(blocks), work, min_chunk=1)
     return mx.array(out)
 
 

@@ -186,42 +186,6 @@ class MatmulConv2d(nn.Conv2d):
         return conv2d_as_matmul(x, weight, bias, self.stride, self.padding)
 
 
-class DilatedMatmulConv1d(nn.Conv1d):
-    """``nn.Conv1d`` with stride 1 whose dilated case runs as one matmul over the gathered
-    taps, bias added after the product; without dilation it is ``nn.Conv1d`` itself."""
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int,
-        *,
-        padding: int = 0,
-        dilation: int = 1,
-        bias: bool = True,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=bias
-        )
-        self.kernel_size = kernel_size
-        self.dil = dilation
-        self.pad = padding
-
-    def __call__(self, x: mx.array) -> mx.array:
-        """``(B, T, C_in)`` → ``(B, T + 2·pad − dil·(k − 1), C_out)``."""
-        if self.dil == 1:
-            plain: mx.array = super().__call__(x)
-            return plain
-        t = x.shape[1]
-        xp = mx.pad(x, [(0, 0), (self.pad, self.pad), (0, 0)])
-        t_out = t + 2 * self.pad - self.dil * (self.kernel_size - 1)
-        cols = _gather_taps(xp, self.kernel_size, self.dil, 1, t_out)
-        w = self.weight.reshape(self.weight.shape[0], -1)
-        y = cols @ w.T
-        out: mx.array = y + self.bias if "bias" in self else y
-        return out
-
-
 class OverlapAddConvTranspose1d(nn.ConvTranspose1d):
     """``nn.ConvTranspose1d`` with kernel = 2·stride and padding = stride/2 (BigVGAN's
     upsamplers) as one matmul plus an overlap-add of two halves; other shapes fall back

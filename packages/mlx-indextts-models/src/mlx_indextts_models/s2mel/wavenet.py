@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import mlx.core as mx
 import mlx.nn as nn
 
-from mlx_indextts_models.cpu_ops import tanh_sigmoid_gate
+from mlx_indextts_models.cpu_ops import conv1d, tanh_sigmoid_gate
 
 
 @dataclass
@@ -57,7 +57,8 @@ def reflect_pad(x: mx.array, left: int, right: int) -> mx.array:
 
 
 class NormConv1d(nn.Module):
-    """``encodec.NormConv1d`` with its weight norm folded: just the ``conv``."""
+    """``encodec.NormConv1d`` with its weight norm folded: just the ``conv`` (computed by
+    :func:`~mlx_indextts_models.cpu_ops.conv1d`: blocked numpy products on the CPU)."""
 
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1
@@ -66,8 +67,8 @@ class NormConv1d(nn.Module):
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation)
 
     def __call__(self, x: mx.array) -> mx.array:
-        out: mx.array = self.conv(x)
-        return out
+        conv = self.conv
+        return conv1d(x, conv.weight, conv.get("bias"), dilation=conv.dilation)
 
 
 class SConv1d(nn.Module):
