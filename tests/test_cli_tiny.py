@@ -113,7 +113,7 @@ def _chapter(root: Path, lines: list[str]) -> Path:
     return jsonl
 
 
-def _render_chapter(setup, jsonl, out, cache, **kwargs):
+def _render_chapter(setup, jsonl, out, cache, *extra, **kwargs):
     _, weights, voices = setup
     return _run(
         [
@@ -128,6 +128,7 @@ def _render_chapter(setup, jsonl, out, cache, **kwargs):
             "--out",
             out,
             *FAST,
+            *extra,
         ],
         **kwargs,
     )
@@ -148,6 +149,20 @@ def test_chapter_cache_rerenders_only_what_changed(setup):
     assert "1 rendered, 2 from cache" in changed.stderr
     manifest = json.loads((root / "ch.wav.manifest.json").read_text())
     assert [s["text"] for s in manifest["segments"]][1] == "The rain came."
+
+
+def test_precision_flags_render_into_a_cache_of_their_own(setup):
+    root = setup[0]
+    jsonl = _chapter(root, ["Held in half precision."])
+    out, cache = root / "half.wav", root / "cache-half"
+    assert "1 rendered, 0 from cache" in _render_chapter(setup, jsonl, out, cache).stderr
+    half = _render_chapter(setup, jsonl, out, cache, "--dtype", "float16")
+    assert half.returncode == 0, half.stderr
+    assert "1 rendered, 0 from cache" in half.stderr  # float32 audio is not reused
+    again = _render_chapter(setup, jsonl, out, cache, "--dtype", "float16", "--quantize-gpt", "8")
+    assert "1 rendered, 0 from cache" in again.stderr
+    bad = _render_chapter(setup, jsonl, out, cache, "--quantize-gpt", "3")
+    assert bad.returncode == 2 and "--quantize-gpt" in bad.stderr
 
 
 def test_killed_chapter_resumes_to_identical_bytes(setup):

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 import indextts_cli.cli as cli
 import indextts_cli.player as player
 from indextts_mlx.errors import VoiceNotFoundError
+from indextts_mlx.models import Precision
 from indextts_mlx.result import SAMPLE_RATE
 from indextts_weights import WeightsConfig
 
@@ -35,6 +36,12 @@ class FakeTTS:
 
     weights: WeightsConfig
     calls: list = field(default_factory=list)
+    precision: Precision = field(default_factory=Precision)
+
+    def made(self, *args):
+        """``cli._make_tts``'s stand-in: keeps the precision it was asked for."""
+        self.precision = args[-1]
+        return self
 
     def run(self, request, on_code=None):
         request = getattr(request, "request", request)  # a PreparedRequest or a request
@@ -56,7 +63,7 @@ def fake(monkeypatch, tmp_path):
         sf.write(tmp_path / f"{name}.wav", np.full(SAMPLE_RATE, 0.1), SAMPLE_RATE)
     monkeypatch.chdir(tmp_path)
     tts = FakeTTS(WeightsConfig(weights_dir=weights))
-    monkeypatch.setattr(cli, "_make_tts", lambda *a: tts)
+    monkeypatch.setattr(cli, "_make_tts", tts.made)
     return tts
 
 
@@ -89,6 +96,14 @@ def test_synthesizes_to_the_format_of_the_extension(fake, tmp_path):
     assert text == "Hello." and speaker == Path("s.wav")
     assert kwargs["seed"] == 0 and kwargs["use_random"] is False and kwargs["do_sample"]
     assert kwargs["max_codes"] == 1500 and kwargs["cfm_steps"] == 25 and kwargs["num_beams"] == 3
+
+
+def test_precision_options_reach_the_pipeline(fake, tmp_path):
+    result = run("Hi", "--spk-audio-prompt", "s.wav", "--out", tmp_path / "x.wav", "-q",
+                 "--dtype", "bfloat16", "--quantize-gpt", "4")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert fake.precision == Precision("bfloat16", 4)
+    assert run("Hi", "--spk-audio-prompt", "s.wav", "--dtype", "float64").exit_code == 2
 
 
 def test_every_option_reaches_the_pipeline(fake, tmp_path):

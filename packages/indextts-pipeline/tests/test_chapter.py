@@ -26,6 +26,7 @@ from indextts_mlx.chapter import (
     render_segments_jsonl,
 )
 from indextts_mlx.errors import IndexTTSError
+from indextts_mlx.models import Precision
 from indextts_mlx.result import SAMPLE_RATE
 from indextts_weights import WeightsConfig
 
@@ -41,6 +42,7 @@ class FakeTTS:
     def __init__(self, weights_dir: Path, fail_on: str | None = None, delay: float = 0.0):
         (weights_dir / "bpe.model").write_bytes(b"bpe")
         self.weights = WeightsConfig(weights_dir=weights_dir)
+        self.precision = Precision()
         self.calls: list[str] = []
         self.fail_on = fail_on
         self.delay = delay

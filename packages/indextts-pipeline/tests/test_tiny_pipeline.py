@@ -151,7 +151,7 @@ def test_disk_cache_serves_a_new_instance(tiny, monkeypatch):
     first = render(IndexTTS2(weights, progress=False, cache_dir=cache), voice, seed=7)
     assert sorted(p.name.split("-")[0] for p in cache.glob("*.npz")) == ["emotion", "speaker"]
 
-    def fail(*_):
+    def fail(*_, **__):
         raise WeightsError("the encoders must not load: the disk cache has this prompt")
 
     for name in ("w2vbert", "campplus", "semantic_stats"):

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from mlx_indextts_models.cache import KVCache
-from mlx_indextts_models.gpt2 import GPT2Args, GPT2Model, causal_mask, gelu_new, linear_rows
+from mlx_indextts_models.gpt2 import (
+    GPT2Args,
+    GPT2Model,
+    causal_mask,
+    gelu_new,
+    linear_rows,
+    quantize,
+)
 from mlx_indextts_models.testing import tiny_gpt2_args
 
 TINY = tiny_gpt2_args()
@@ -212,3 +219,41 @@ def test_linear_rows_is_x_times_w_transposed_plus_b(rows):
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((rows, 16), (24, 16), (24,)))
     got = np.array(linear_rows(mx.array(x), mx.array(w), mx.array(b)))
     np.testing.assert_allclose(got, x @ w.T + b, rtol=1e-5, atol=1e-5)
+
+
+def _dequantized(state: dict[str, np.ndarray], bits: int, group_size: int) -> dict[str, np.ndarray]:
+    """HF-layout weights with every block linear weight replaced by what ``mx.quantize``
+    keeps of it (quantized along the input axis of the ``(out, in)`` MLX layout)."""
+    out = dict(state)
+    for name, value in state.items():
+        if name.startswith("h.") and name.endswith(
+            ("c_attn.weight", "c_proj.weight", "c_fc.weight")
+        ):
+            packed = mx.quantize(mx.array(value.T), group_size=group_size, bits=bits)
+            out[name] = np.array(mx.dequantize(*packed, group_size=group_size, bits=bits)).T
+    return out
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_quantized_blocks_compute_with_their_dequantized_weights(tiny, bits):
+    state, float_model = tiny
+    model = load(TINY, state)
+    quantize(model, bits)  # widths 32 and 128: groups of 32
+    assert model.quantized and not float_model.quantized
+    x = _x(2, 11, seed=3)
+    got = np.array(model(mx.array(x)))
+    np.testing.assert_allclose(got, numpy_gpt2(TINY, _dequantized(state, bits, 32), x), atol=1e-4)
+    assert np.abs(got - np.array(float_model(mx.array(x)))).max() > 1e-4  # it did quantize
+    # decoding one position at a time (the module path, not the compiled float step)
+    cache = model.make_cache(step=8)
+    parts = [model(mx.array(x[:, :5]), cache)]
+    parts += [model(mx.array(x[:, t : t + 1]), cache) for t in range(5, 11)]
+    np.testing.assert_allclose(np.array(mx.concatenate(parts, axis=1)), got, atol=1e-5)
+
+
+def test_quantize_rejects_bits_and_widths_it_cannot_take(tiny):
+    state, _ = tiny
+    with pytest.raises(ValueError, match="bits"):
+        quantize(load(TINY, state), 3)
+    with pytest.raises(ValueError, match="widths"):
+        quantize(GPT2Model(GPT2Args(n_embd=48, n_layer=1, n_head=4)), 8)

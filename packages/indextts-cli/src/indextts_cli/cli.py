@@ -32,10 +32,13 @@ import click
 from indextts_cli.options import PATH, options_from, synthesis_options
 from indextts_cli.player import NoPlayerError, find_player, play
 from indextts_mlx.errors import IndexTTSError
+from indextts_mlx.models import Precision
 from indextts_mlx.output import FORMATS, audio_format_for, write_audio
 from indextts_weights import WeightsConfig, WeightsError
 from indextts_weights.cli_boundary import error_boundary
+from indextts_weights.loading import MX_DTYPES
 from indextts_weights.manifest import human_size
+from mlx_indextts_models.gpt2 import QUANTIZE_BITS
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -69,7 +72,12 @@ class Output:
 
 
 def _make_tts(
-    weights: WeightsConfig, cache_dir: Path | None, quiet: bool, low_memory: bool, download: bool
+    weights: WeightsConfig,
+    cache_dir: Path | None,
+    quiet: bool,
+    low_memory: bool,
+    download: bool,
+    precision: Precision,
 ) -> IndexTTS2:
     """The pipeline, on a first run after fetching the weights (a seam for tests)."""
     from indextts_mlx import IndexTTS2
@@ -78,7 +86,10 @@ def _make_tts(
     say = None if quiet else (lambda line: click.echo(line, err=True))
     ensure_weights(weights, download=download, say=say)
     progress = False if quiet else _LoadBars()
-    return IndexTTS2(weights, progress=progress, cache_dir=cache_dir, low_memory=low_memory)
+    return IndexTTS2(
+        weights, progress=progress, cache_dir=cache_dir, low_memory=low_memory,
+        dtype=precision.dtype, quantize_gpt=precision.quantize_gpt,
+    )  # fmt: skip
 
 
 class _LoadBars:
@@ -180,6 +191,17 @@ def _read_text(text: str | None, text_file: Path | None) -> str | None:
     is_flag=True,
     help="Release the prompt encoders (~1.7 GB) once a prompt is encoded.",
 )
+@click.option(
+    "--dtype",
+    type=click.Choice(sorted(MX_DTYPES)),
+    help="Hold every model in this precision (default: as converted, float32). "
+    "Half precision is for Metal and CUDA; on the CPU it is many times slower.",
+)
+@click.option(
+    "--quantize-gpt",
+    type=click.Choice([str(b) for b in QUANTIZE_BITS]),
+    help="Quantize the GPT's transformer weights to this many bits after loading.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def main(**params: Any) -> None:
@@ -197,13 +219,16 @@ def _run(params: dict[str, Any]) -> None:
         return
     output = Output(params["out"], params["audio_format"], params["sample_rate"], params["play"])
     weights = WeightsConfig(weights_dir=params["weights_dir"], bpe_model=params["bpe_model"])
+    bits = params["quantize_gpt"]
+    precision = Precision(params["dtype"], None if bits is None else int(bits))
 
     def make_tts(cache_dir: Path | None) -> IndexTTS2:
         download = not params["no_download"]
-        return _make_tts(weights, cache_dir, params["quiet"], params["low_memory"], download)
+        quiet, low_memory = params["quiet"], params["low_memory"]
+        return _make_tts(weights, cache_dir, quiet, low_memory, download, precision)
 
     if params["segments_jsonl"] is not None:
-        _chapter(params, output, weights, make_tts)
+        _chapter(params, output, weights, make_tts, precision)
         return
     text = _read_text(params["text"], params["text_file"])
     if text is None:
@@ -290,6 +315,7 @@ def _chapter(
     output: Output,
     weights: WeightsConfig,
     make_tts: Callable[[Path | None], IndexTTS2],
+    precision: Precision,
 ) -> None:
     from indextts_mlx.chapter import ChapterRenderError, plan_chapter, render_chapter
 
@@ -299,6 +325,7 @@ def _chapter(
         params["segments_jsonl"],
         weights,
         cache_dir=params["cache_dir"],
+        precision=precision,
         spk_audio_prompt=params["spk_audio_prompt"],
         sample_rate=output.sample_rate,
         audio_format=output.audio_format,

@@ -48,6 +48,8 @@ from indextts_weights.atomic import atomic_path
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from indextts_mlx.models import Precision
+
 __all__ = [
     "ChapterOptions",
     "ChapterPlan",
@@ -102,6 +104,7 @@ class Renderer(Protocol):
     """What the chapter renderer needs of a pipeline (:class:`~indextts_mlx.IndexTTS2`)."""
 
     weights: WeightsConfig
+    precision: Precision
 
     def run(self, request: SynthesisRequest) -> SynthesisResult: ...
 
@@ -185,6 +188,7 @@ class ChapterPlan(_Segments):
     cache: SegmentCache
     sample_rate: int = SAMPLE_RATE
     audio_format: str | None = None  # None: from the output's extension
+    precision: str = ""  # the keys' precision (``Precision.label``; "" = the files' own)
 
 
 @dataclass
@@ -231,10 +235,13 @@ def read_segments(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], list[Pr
     return segments, problems
 
 
-def weights_identity(weights: WeightsConfig) -> str:
+def weights_identity(weights: WeightsConfig, precision: Precision | None = None) -> str:
     """A digest naming a set of weights: the conversion manifest's content when there is
-    one, else each file's name, size and modification time; plus ``bpe.model``'s content."""
+    one, else each file's name, size and modification time; plus ``bpe.model``'s content
+    and the precision the models are held in when it is not the files' own."""
     h = hashlib.sha256()
+    if precision is not None and precision.label:
+        h.update(f"precision:{precision.label};".encode())
     manifest = Path(weights.weights_dir or "") / "manifest.json"
     if manifest.is_file():
         h.update(manifest.read_bytes())
@@ -337,6 +344,7 @@ def plan_chapter(
     weights: WeightsConfig,
     *,
     cache_dir: str | os.PathLike[str] | None = None,
+    precision: Precision | None = None,
     **defaults: Unpack[ChapterOptions],
 ) -> ChapterPlan:
     """Read, validate and plan every segment, loading no model (the weights' files are
@@ -345,6 +353,8 @@ def plan_chapter(
     Args:
         jsonl: the segments file.
         weights: the weights the chapter will be rendered with.
+        precision: the precision they will be held in (``IndexTTS2.precision``): part
+            of every key; None for the files' own.
         cache_dir: the segment cache (default :func:`default_cache_dir`).
         **defaults: a default for every line: any :class:`SynthesisOptions` name,
             ``spk_audio_prompt``, ``pause_before_ms``, ``pause_after_ms``,
@@ -364,7 +374,7 @@ def plan_chapter(
     for name in _CHAPTER_FIELDS:
         chapter[name], clashes = _chapter_setting(name, segments, given.get(name))
         problems += clashes
-    identity = weights_identity(weights)
+    identity = weights_identity(weights, precision)
     cache = SegmentCache(cache_dir)
     plans = []
     for line, values in segments:
@@ -380,7 +390,8 @@ def plan_chapter(
     if problems:
         raise SegmentsFileError(jsonl, sorted(problems))
     rate = int(chapter["sample_rate"] or SAMPLE_RATE)
-    return ChapterPlan(jsonl, plans, cache, rate, chapter["audio_format"])
+    label = precision.label if precision is not None else ""
+    return ChapterPlan(jsonl, plans, cache, rate, chapter["audio_format"], label)
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -401,6 +412,11 @@ def render_chapter(
         ChapterRenderError: with ``continue_on_error``, some segments failed; the others
             are cached and the chapter is not written.
     """
+    if tts.precision.label != plan.precision:
+        raise ValueError(
+            f"the chapter was planned for precision {plan.precision or 'as stored'!r}, but the "
+            f"pipeline holds {tts.precision.label or 'as stored'!r}: plan it with its precision"
+        )
     start = time.perf_counter()
     out = Path(out).expanduser()
     fmt = audio_format_for(out, plan.audio_format)
@@ -467,7 +483,8 @@ def render_segments_jsonl(
         ChapterRenderError: with ``continue_on_error``, some segments failed.
     """
     weights = tts.weights if tts is not None else WeightsConfig()
-    plan = plan_chapter(jsonl, weights, cache_dir=cache_dir, **defaults)
+    precision = tts.precision if tts is not None else None
+    plan = plan_chapter(jsonl, weights, cache_dir=cache_dir, precision=precision, **defaults)
     audio_format_for(Path(out), plan.audio_format)
     if dry_run:
         return ChapterReport(plan.segments, sample_rate=plan.sample_rate)

@@ -51,11 +51,17 @@ class SpeakerConditioning:
     emovec: mx.array
 
     def to_numpy(self) -> dict[str, np.ndarray]:
-        return {k: np.asarray(v) for k, v in asdict(self).items()}
+        return _to_numpy(self)
 
     @classmethod
     def from_numpy(cls, arrays: dict[str, np.ndarray]) -> SpeakerConditioning:
         return cls(**{f.name: mx.array(arrays[f.name]) for f in fields(cls)})
+
+
+def _to_numpy(conditioning: SpeakerConditioning | EmotionConditioning) -> dict[str, np.ndarray]:
+    """The arrays for the cache, in float32: numpy has no bfloat16, and a half model's
+    values widen exactly (each stage casts its inputs to its model's dtype again)."""
+    return {k: np.asarray(v.astype(mx.float32)) for k, v in asdict(conditioning).items()}
 
 
 def semantic_features(models: ModelSet, audio_16k: np.ndarray) -> mx.array:
@@ -69,7 +75,8 @@ def semantic_features(models: ModelSet, audio_16k: np.ndarray) -> mx.array:
         ``(1, T_w, 1024)``.
     """
     features, mask = seamless_fbank(audio_16k)
-    hidden = models.w2vbert(mx.array(features)[None], mx.array(mask)[None])
+    features_mx = mx.array(features)[None].astype(models.dtype("w2vbert"))
+    hidden = models.w2vbert(features_mx, mx.array(mask)[None])
     mean, std = models.semantic_stats
     out = normalize_semantic(hidden, mean, std)
     mx.eval(out)
@@ -81,14 +88,16 @@ def speaker_conditioning(
 ) -> SpeakerConditioning:
     """docs/data-flow.md steps 4-9 and 15 for one prompt (``audio_*``: float32 ``(N,)``)."""
     spk_cond_emb = semantic_features(models, audio_16k)
-    _, s_ref = models.semantic_codec.quantize(spk_cond_emb)
+    _, s_ref = models.semantic_codec.quantize(spk_cond_emb.astype(models.dtype("semantic_codec")))
     ref_mel = mx.array(mel_spectrogram(audio_22k)).transpose(0, 2, 1)  # (1, T_ref, 80)
     fbank = mx.array(kaldi_fbank(audio_16k))
     fbank = fbank - fbank.mean(axis=0, keepdims=True)
-    style = models.campplus(fbank[None])
+    style = models.campplus(fbank[None].astype(models.dtype("campplus")))
+    s_ref = s_ref.astype(models.dtype("s2mel"))
     prompt_condition = models.s2mel.length_regulator(s_ref, ref_mel.shape[1])
-    spk_latent = models.gpt.get_conditioning(spk_cond_emb)
-    emovec = models.gpt.get_emovec(spk_cond_emb)
+    gpt_input = spk_cond_emb.astype(models.dtype("gpt"))
+    spk_latent = models.gpt.get_conditioning(gpt_input)
+    emovec = models.gpt.get_emovec(gpt_input)
     out = SpeakerConditioning(spk_cond_emb, style, prompt_condition, ref_mel, spk_latent, emovec)
     mx.eval(*asdict(out).values())
     return out
@@ -103,7 +112,7 @@ class EmotionConditioning:
     emovec: mx.array
 
     def to_numpy(self) -> dict[str, np.ndarray]:
-        return {k: np.asarray(v) for k, v in asdict(self).items()}
+        return _to_numpy(self)
 
     @classmethod
     def from_numpy(cls, arrays: dict[str, np.ndarray]) -> EmotionConditioning:
@@ -113,7 +122,7 @@ class EmotionConditioning:
 def emotion_conditioning(models: ModelSet, audio_16k: np.ndarray) -> EmotionConditioning:
     """docs/data-flow.md step 11 and ``get_emovec`` (step 14) for one emotion prompt."""
     emb = semantic_features(models, audio_16k)
-    out = EmotionConditioning(emb, models.gpt.get_emovec(emb))
+    out = EmotionConditioning(emb, models.gpt.get_emovec(emb.astype(models.dtype("gpt"))))
     mx.eval(out.emovec)
     return out
 

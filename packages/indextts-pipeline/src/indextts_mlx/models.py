@@ -12,16 +12,23 @@ cannot be loaded raises
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar, cast, overload, runtime_checkable
 
 import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
 
-from indextts_mlx.errors import translate_errors
+from indextts_mlx.errors import ModelInputError, translate_errors
 from indextts_weights import WeightsConfig, load
+from indextts_weights.loading import MX_DTYPES, flat_parameters
 from indextts_weights.npz import reading_progress
+from mlx_indextts_models.gpt import UnifiedVoice
+from mlx_indextts_models.gpt2 import QUANTIZE_BITS
+from mlx_indextts_models.gpt2 import quantize as quantize_gpt2
 
 T = TypeVar("T")
 
@@ -54,6 +61,58 @@ class WhenLoaded:
 
     def done(self, name: str, seconds: float) -> None:
         self.on_done(name, seconds)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How the models are held in memory (the files stay as converted).
+
+    Attributes:
+        dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"`` for every model, or a
+            mapping from model name (:data:`MODELS`) to one of those; models it leaves
+            out, and all with None, keep their files' precision (float32 unless converted
+            with ``--dtype``). Half precision is for Metal and CUDA: on the CPU, MLX has
+            no half-precision BLAS and runs it many times slower than float32.
+        quantize_gpt: 8 or 4: the GPT-2 blocks' linear layers quantized to that many
+            bits (group size 64) after loading; None keeps them in their dtype.
+    """
+
+    dtype: str | Mapping[str, str] | None = None
+    quantize_gpt: int | None = None
+    _dtypes: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        given = self.dtype if isinstance(self.dtype, Mapping) else dict.fromkeys(MODELS, self.dtype)
+        dtypes = {name: value for name, value in given.items() if value is not None}
+        unknown = sorted(set(dtypes) - set(MODELS))
+        if unknown:
+            raise ModelInputError(f"dtype for unknown model(s) {unknown}; models: {list(MODELS)}")
+        bad = sorted({v for v in dtypes.values() if v not in MX_DTYPES})
+        if bad:
+            raise ModelInputError(f"dtype must be one of {list(MX_DTYPES)}, got {bad}")
+        if self.quantize_gpt is not None and self.quantize_gpt not in QUANTIZE_BITS:
+            raise ModelInputError(
+                f"quantize_gpt must be one of {list(QUANTIZE_BITS)} bits, got {self.quantize_gpt}"
+            )
+        object.__setattr__(self, "_dtypes", dtypes)
+
+    def dtype_of(self, model: str) -> mx.Dtype | None:
+        """The dtype ``model`` is loaded in, or None for its file's."""
+        name = self._dtypes.get(model)
+        return None if name is None else MX_DTYPES[name]
+
+    @property
+    def label(self) -> str:
+        """A stable description, ``""`` for the default (the files as converted): part of
+        the cache keys, since a precision changes the audio."""
+        values = set(self._dtypes.values())
+        if len(values) == 1 and set(self._dtypes) == set(MODELS):  # one dtype for all
+            parts = sorted(values)
+        else:
+            parts = [f"{name}={value}" for name, value in sorted(self._dtypes.items())]
+        if self.quantize_gpt is not None:
+            parts.append(f"gpt-q{self.quantize_gpt}")
+        return ",".join(parts)
 
 
 class _Model(Generic[T]):
@@ -101,9 +160,15 @@ class ModelSet:
     #: ``speaker_matrix.npz`` ``(n_i, 192)``.
     emotion_matrices = _Model(load.load_emotion_matrices, "emotion_matrix", "speaker_matrix")
 
-    def __init__(self, weights: WeightsConfig, progress: LoadProgress | None = None) -> None:
+    def __init__(
+        self,
+        weights: WeightsConfig,
+        progress: LoadProgress | None = None,
+        precision: Precision | None = None,
+    ) -> None:
         self.weights = weights
         self.progress = progress
+        self.precision = precision or Precision()
         self._loaded: dict[str, object] = {}
 
     def _load(self, model: _Model[T]) -> T:
@@ -116,13 +181,21 @@ class ModelSet:
             if progress is not None:
                 progress.start(model.name, sum(p.stat().st_size for p in paths))
             with reading_progress(progress.advance) if progress else nullcontext():
-                loaded = model.loader(*paths)
+                loaded = model.loader(*paths, dtype=self.precision.dtype_of(model.name))
+            if isinstance(loaded, UnifiedVoice) and self.precision.quantize_gpt is not None:
+                quantize_gpt2(loaded.gpt, self.precision.quantize_gpt)
+                mx.eval(flat_parameters(loaded))
             if isinstance(loaded, mx.array | tuple | list):
                 mx.eval(loaded)  # modules arrive evaluated; tables are made so here
         self._loaded[model.name] = loaded
         if self.progress is not None:
             self.progress.done(model.name, time.perf_counter() - start)
         return loaded
+
+    def dtype(self, name: str) -> mx.Dtype:
+        """The floating dtype model ``name`` computes in (loading it if needed): inputs
+        are cast to it at each stage's boundary."""
+        return self.precision.dtype_of(name) or _floating_dtype(getattr(self, name))
 
     def is_loaded(self, name: str) -> bool:
         """Whether ``name`` (one of :data:`MODELS`) is in memory now."""
@@ -140,6 +213,15 @@ class ModelSet:
         for name in ENCODERS:
             self._loaded.pop(name, None)
         mx.clear_cache()
+
+
+def _floating_dtype(value: object) -> mx.Dtype:
+    """The dtype of the first floating array of a module, an array or nested lists of them."""
+    tree = flat_parameters(value) if isinstance(value, nn.Module) else value
+    for _, leaf in cast("list[tuple[str, object]]", tree_flatten(tree)):
+        if isinstance(leaf, mx.array) and mx.issubdtype(leaf.dtype, mx.floating):
+            return leaf.dtype
+    return mx.float32
 
 
 #: Every model, in the order :meth:`ModelSet.load_all` loads them.

@@ -27,7 +27,7 @@ import secrets
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +47,7 @@ from indextts_mlx.conditioning import (
 from indextts_mlx.emotion_args import EMOTION_SCALE, EmotionMode
 from indextts_mlx.errors import InputTextError, ModelInputError, translate_errors
 from indextts_mlx.first_run import ensure_weights
-from indextts_mlx.models import LoadProgress, ModelSet, WhenLoaded
+from indextts_mlx.models import LoadProgress, ModelSet, Precision, WhenLoaded
 from indextts_mlx.output import audio_format_for, write_audio
 from indextts_mlx.result import SAMPLE_RATE, SegmentResult, SynthesisResult
 from indextts_mlx.settings import SynthesisRequest
@@ -158,6 +158,12 @@ class IndexTTS2:
         low_memory: release the prompt encoders (~1.7 GB) after each new prompt.
         download: fetch and convert the official files when the folder lacks them (off by
             default: several GB; :meth:`from_pretrained` turns it on).
+        dtype: hold the models in ``"float16"`` or ``"bfloat16"`` (or ``"float32"``), or a
+            mapping from model name to dtype (see :class:`~indextts_mlx.models.Precision`);
+            None keeps the files' precision. Half precision is for Metal and CUDA; on the
+            CPU, float32 is the fast path.
+        quantize_gpt: 8 or 4: quantize the GPT-2 blocks' weights to that many bits after
+            loading (smaller and faster decoding where MLX has quantized kernels).
 
     Raises:
         WeightsNotFoundError: a required weights file (or ``bpe.model``) is missing (and
@@ -173,14 +179,22 @@ class IndexTTS2:
         cache_dir: PathLike | None = None,
         low_memory: bool = False,
         download: bool = False,
+        dtype: str | Mapping[str, str] | None = None,
+        quantize_gpt: int | None = None,
     ) -> None:
         if not isinstance(weights, WeightsConfig):
             weights = WeightsConfig(weights_dir=weights)
+        precision = Precision(dtype, quantize_gpt)  # checked before anything is fetched
         say = (lambda line: print(line, file=sys.stderr, flush=True)) if progress else None
         ensure_weights(weights, download=download, say=say)
         self.weights = weights
-        self.models = ModelSet(weights, _load_progress(progress))
-        self.cache = ConditioningCache(cache_dir)
+        self.precision = precision
+        self.models = ModelSet(weights, _load_progress(progress), precision)
+        # prompts encoded at another precision are other numbers: a folder of their own
+        label = precision.label
+        self.cache = ConditioningCache(
+            Path(cache_dir) / label if cache_dir and label else cache_dir
+        )
         self.low_memory = low_memory
         self._front_end: TextFrontEnd | None = None
         if eager:
@@ -300,7 +314,9 @@ class IndexTTS2:
     ) -> mx.array:
         """The GPT's 34 conditioning positions ``(1, 34, 1280)``; ``emotion`` scales emovec."""
         with translate_errors("gpt conditioning"):
-            return self.models.gpt.conditioning_prefix(speaker.spk_latent, emovec, emotion)
+            dtype = self.models.dtype("gpt")
+            latent, emovec = speaker.spk_latent.astype(dtype), emovec.astype(dtype)
+            return self.models.gpt.conditioning_prefix(latent, emovec, emotion)
 
     def conditioning(
         self, speaker: SpeakerConditioning, prepared: PreparedRequest, draws: Draws
@@ -354,8 +370,9 @@ class IndexTTS2:
         """``S_infer (1, n, 1024)``: the GPT latent pass, ``gpt_layer``, plus ``vq2emb(codes)``."""
         with translate_errors("gpt latent"):
             latent = self.models.gpt.latent(conds, text_ids, codes)
-            proj = self.models.s2mel.gpt_layer(latent)
+            proj = self.models.s2mel.gpt_layer(latent.astype(self.models.dtype("s2mel")))
             codes_array = mx.array([list(codes)], dtype=mx.int32)
+            proj = proj.astype(self.models.dtype("semantic_codec"))
             out = s_infer(self.models.semantic_codec, codes_array, proj)
             mx.eval(out)
         return out
@@ -376,12 +393,13 @@ class IndexTTS2:
         """
         cfm = cfm or CFMSettings()
         with translate_errors("s2mel"):
-            s2mel = self.models.s2mel
+            s2mel, dtype = self.models.s2mel, self.models.dtype("s2mel")
+            s_infer = s_infer.astype(dtype)
             cond = s2mel.length_regulator(s_infer, target_lengths(s_infer.shape[1]))
-            cat = mx.concatenate([speaker.prompt_condition, cond], axis=1)
+            cat = mx.concatenate([speaker.prompt_condition.astype(dtype), cond], axis=1)
             mel = s2mel.cfm.inference(
-                cat, speaker.ref_mel, speaker.style, cfm.steps, cfm.cfg_rate,
-                noise=noise, seed=seed,
+                cat, speaker.ref_mel.astype(dtype), speaker.style.astype(dtype), cfm.steps,
+                cfm.cfg_rate, noise=noise, seed=seed,
             )  # fmt: skip
             mel = mel[:, speaker.ref_mel.shape[1] :]
             mx.eval(mel)
@@ -390,8 +408,8 @@ class IndexTTS2:
     def vocode(self, mel: mx.array) -> np.ndarray:
         """BigVGAN: mel ``(1, T, 80)`` → float32 ``(256·T,)`` at 22,050 Hz in ``[-1, 1]``."""
         with translate_errors("bigvgan"):
-            wave = self.models.bigvgan(mel)
-            return np.asarray(mx.clip(wave[0], -1.0, 1.0), dtype=np.float32)
+            wave = self.models.bigvgan(mel.astype(self.models.dtype("bigvgan")))
+            return np.asarray(mx.clip(wave[0], -1.0, 1.0).astype(mx.float32))
 
     def render_segment(
         self,

@@ -1,7 +1,8 @@
 """``load_*``: build each MLX model and load its NPZ strictly.
 
 A file converted with ``--dtype float16|bfloat16`` loads into a model (or arrays) of that
-dtype (:func:`~indextts_weights.loading.load_module`). The model is built at IndexTTS-2's
+dtype (:func:`~indextts_weights.loading.load_module`); every ``load_*`` also takes a
+``dtype`` that overrides the file's (cast as it is read). The model is built at IndexTTS-2's
 configuration unless the file carries a ``config`` record
 (:func:`~indextts_weights.npz.save_npz` ``config=``; e.g. the tiny test weights of
 ``indextts_mlx.testing``); an explicit ``args`` argument wins over both.
@@ -73,14 +74,18 @@ def _load(
     build: Callable[[A], M],
     cls: type[A],
     args: A | None,
+    dtype: mx.Dtype | None,
     default: Callable[[], A] | None = None,
 ) -> M:
     """``build(args)`` (:func:`_args`: explicit, else the record, else ``default`` or
-    ``cls()``) with the file's weights, strictly."""
-    return load_module(build(_args(path, model, cls, args, default or cls)), path, model=model)
+    ``cls()``) with the file's weights, strictly, in ``dtype`` (None: the file's)."""
+    module = build(_args(path, model, cls, args, default or cls))
+    return load_module(module, path, model=model, dtype=dtype)
 
 
-def load_bigvgan(path: str | Path, args: BigVGANArgs | None = None) -> BigVGAN:
+def load_bigvgan(
+    path: str | Path, args: BigVGANArgs | None = None, *, dtype: mx.Dtype | None = None
+) -> BigVGAN:
     """``bigvgan.npz`` → :class:`BigVGAN` (mel (B, T, 80) → 22.05 kHz waveform (B, 256·T)).
 
     Args:
@@ -88,27 +93,35 @@ def load_bigvgan(path: str | Path, args: BigVGANArgs | None = None) -> BigVGAN:
         args: the vocoder's configuration; default the file's config record, else
             ``nvidia/bigvgan_v2_22khz_80band_256x``'s.
     """
-    return _load(path, "bigvgan", BigVGAN, BigVGANArgs, args)
+    return _load(path, "bigvgan", BigVGAN, BigVGANArgs, args, dtype)
 
 
-def load_campplus(path: str | Path, args: CAMPPlusArgs | None = None) -> CAMPPlus:
+def load_campplus(
+    path: str | Path, args: CAMPPlusArgs | None = None, *, dtype: mx.Dtype | None = None
+) -> CAMPPlus:
     """``campplus.npz`` → :class:`CAMPPlus` (80-bin fbank → 192-d style), eval mode."""
-    return _load(path, "campplus", CAMPPlus, CAMPPlusArgs, args)
+    return _load(path, "campplus", CAMPPlus, CAMPPlusArgs, args, dtype)
 
 
-def load_s2mel(path: str | Path, args: S2MelArgs | None = None) -> S2Mel:
+def load_s2mel(
+    path: str | Path, args: S2MelArgs | None = None, *, dtype: mx.Dtype | None = None
+) -> S2Mel:
     """``s2mel_pytorch.npz`` → :class:`S2Mel` (``cfm``: DiT + WaveNet + Euler sampler,
     ``length_regulator``, ``gpt_layer``), at IndexTTS-2's configuration unless the file's
     config record (or ``args``) says otherwise."""
-    return _load(path, "s2mel", S2Mel, S2MelArgs, args)
+    return _load(path, "s2mel", S2Mel, S2MelArgs, args, dtype)
 
 
-def load_semantic_codec(path: str | Path, args: SemanticCodecArgs | None = None) -> RepCodec:
+def load_semantic_codec(
+    path: str | Path, args: SemanticCodecArgs | None = None, *, dtype: mx.Dtype | None = None
+) -> RepCodec:
     """``semantic_codec.npz`` → :class:`RepCodec` (encoder + quantizer of MaskGCT's codec)."""
-    return _load(path, "semantic_codec", RepCodec, SemanticCodecArgs, args)
+    return _load(path, "semantic_codec", RepCodec, SemanticCodecArgs, args, dtype)
 
 
-def load_gpt(path: str | Path, args: UnifiedVoiceArgs | None = None) -> UnifiedVoice:
+def load_gpt(
+    path: str | Path, args: UnifiedVoiceArgs | None = None, *, dtype: mx.Dtype | None = None
+) -> UnifiedVoice:
     """``gpt.npz`` → :class:`UnifiedVoice` (conditioning, GPT-2 stack, embeddings, heads).
 
     Args:
@@ -116,7 +129,7 @@ def load_gpt(path: str | Path, args: UnifiedVoiceArgs | None = None) -> UnifiedV
         args: the model's configuration; default the file's config record, else
             IndexTTS-2's (``cfg.gpt``).
     """
-    return _load(path, "gpt", UnifiedVoice, UnifiedVoiceArgs, args)
+    return _load(path, "gpt", UnifiedVoice, UnifiedVoiceArgs, args, dtype)
 
 
 def _w2vbert_layers(path: str | Path) -> int:
@@ -127,7 +140,9 @@ def _w2vbert_layers(path: str | Path) -> int:
     return len(layers)
 
 
-def load_w2vbert(path: str | Path, args: W2VBertArgs | None = None) -> W2VBertModel:
+def load_w2vbert(
+    path: str | Path, args: W2VBertArgs | None = None, *, dtype: mx.Dtype | None = None
+) -> W2VBertModel:
     """``w2vbert.npz`` → :class:`W2VBertModel` (the file's config record, else the official
     configuration with as many layers as the file holds: 17 from ``indextts-weights
     convert``, enough for ``hidden_states[17]``)."""
@@ -135,24 +150,27 @@ def load_w2vbert(path: str | Path, args: W2VBertArgs | None = None) -> W2VBertMo
     def layers_in_file() -> W2VBertArgs:
         return W2VBertArgs(num_hidden_layers=_w2vbert_layers(path))
 
-    return _load(path, "w2vbert", W2VBertModel, W2VBertArgs, args, layers_in_file)
+    return _load(path, "w2vbert", W2VBertModel, W2VBertArgs, args, dtype, layers_in_file)
 
 
 def _dim(path: str | Path, model: str, default: int) -> int:
     return _args(path, model, VectorArgs, None, lambda: VectorArgs(default)).dim
 
 
-def load_semantic_stats(path: str | Path) -> tuple[mx.array, mx.array]:
+def load_semantic_stats(
+    path: str | Path, *, dtype: mx.Dtype | None = None
+) -> tuple[mx.array, mx.array]:
     """``semantic_stats.npz`` → ``(mean, std)``, each ``(1024,)`` (or the ``dim`` of the
     file's config record): the normalization of W2V-BERT ``hidden_states[17]``."""
     args = VectorArgs(_dim(path, "semantic_stats", 1024))
-    arrays, dtype = read_weights(path, model="semantic_stats")
+    arrays, stored = read_weights(path, model="semantic_stats")
+    dtype = dtype or stored
     check_state(arrays, expected_arrays("semantic_stats", args), source=str(path))
     return to_mx(arrays["mean"], dtype), to_mx(arrays["std"], dtype)
 
 
 def load_emotion_matrices(
-    emotion_path: str | Path, speaker_path: str | Path
+    emotion_path: str | Path, speaker_path: str | Path, *, dtype: mx.Dtype | None = None
 ) -> tuple[list[mx.array], list[mx.array]]:
     """``emotion_matrix.npz`` (73, 1280) and ``speaker_matrix.npz`` (73, 192) (widths from
     the files' config records when they have one), split into the 8 emotion groups of
@@ -167,8 +185,8 @@ def load_emotion_matrices(
         (speaker_path, "speaker_matrix", 192),
     ):
         args = VectorArgs(_dim(path, model, dim))
-        arrays, dtype = read_weights(path, model=model)
+        arrays, stored = read_weights(path, model=model)
         check_state(arrays, expected_arrays(model, args), source=str(path))
         bounds = np.cumsum(EMO_NUM)[:-1]
-        groups.append([to_mx(g, dtype) for g in np.split(arrays["weight"], bounds)])
+        groups.append([to_mx(g, dtype or stored) for g in np.split(arrays["weight"], bounds)])
     return groups[0], groups[1]

@@ -51,19 +51,21 @@ def to_mx(array: np.ndarray, dtype: mx.Dtype | None) -> mx.array:
     return value
 
 
-def load_module(module: M, path: str | Path, *, model: str) -> M:
+def load_module(module: M, path: str | Path, *, model: str, dtype: mx.Dtype | None = None) -> M:
     """Load ``path`` (written by :func:`~indextts_weights.npz.save_npz`) into ``module``.
 
     Every parameter must be present with its shape and no extra key may be present. A file
     that records a half precision (``convert --dtype float16|bfloat16``) makes a model of
     that dtype: the module's floating parameters are cast (``set_dtype``) and the file's
-    arrays loaded in it (bfloat16 read back exactly).
+    arrays loaded in it (bfloat16 read back exactly). ``dtype`` overrides the file's: the
+    arrays are cast to it as they are read (``IndexTTS2(dtype=...)``).
 
     Raises:
         WeightsError: naming each missing, unexpected or mis-shaped key.
     """
-    arrays, dtype = read_weights(path, model=model)
+    arrays, stored = read_weights(path, model=model)
     check_state(arrays, expected_shapes(module), source=str(path))
+    dtype = dtype or stored
     if dtype is not None:
         module.set_dtype(dtype)
     # Convert one array at a time, dropping each numpy copy as soon as MLX holds the data,

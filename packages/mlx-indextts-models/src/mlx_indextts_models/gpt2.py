@@ -171,6 +171,11 @@ class GPT2Model(nn.Module):
         self.h = [Block(args) for _ in range(args.n_layer)]
         self.ln_f = nn.LayerNorm(args.n_embd, eps=args.layer_norm_epsilon)
 
+    @property
+    def quantized(self) -> bool:
+        """Whether :func:`quantize` replaced the blocks' linear layers."""
+        return isinstance(self.h[0].attn.c_attn, nn.QuantizedLinear)
+
     def make_cache(self, step: int = DEFAULT_STEP) -> list[KVCache]:
         """One empty :class:`KVCache` per block."""
         return [KVCache(step) for _ in self.h]
@@ -203,7 +208,12 @@ class GPT2Model(nn.Module):
         if mask is None:
             mask = causal_mask(length, offset)
         x = inputs_embeds
-        if length == 1 and cache is not None and not isinstance(mask, mx.array):
+        if (
+            length == 1
+            and cache is not None
+            and not isinstance(mask, mx.array)
+            and not self.quantized
+        ):
             x = x.reshape(x.shape[0], -1)
             for block, layer_cache in zip(self.h, cache, strict=True):
                 x = _step_block(block, x, layer_cache)
@@ -213,6 +223,35 @@ class GPT2Model(nn.Module):
                 x = block(x, mask, None if cache is None else cache[i])
         out: mx.array = self.ln_f(x)
         return out
+
+
+#: The bit widths :func:`quantize` takes (``mx.quantize``'s affine mode).
+QUANTIZE_BITS = (4, 8)
+
+
+def quantize(model: GPT2Model, bits: int, group_size: int | None = None) -> None:
+    """Replace the blocks' linear layers (``c_attn``, ``c_proj``, ``c_fc``: nearly all the
+    bytes a decode step reads) by ``bits``-bit :class:`mlx.nn.QuantizedLinear` layers, in
+    place (affine: a scale and a bias per ``group_size`` weights; default 64, or 32 when
+    the widths are not multiples of 64). Decoding then runs each block as a module
+    (:meth:`Block.__call__`), not through the compiled float step.
+
+    Raises:
+        ValueError: ``bits`` not in :data:`QUANTIZE_BITS`, or widths no group size divides.
+    """
+    if bits not in QUANTIZE_BITS:
+        raise ValueError(f"GPT quantization takes {QUANTIZE_BITS} bits, got {bits}")
+    widths = (model.args.n_embd, model.args.inner_dim)
+    if group_size is None:
+        group_size = next((g for g in (64, 32) if all(w % g == 0 for w in widths)), 0)
+    if not group_size or any(w % group_size for w in widths):
+        raise ValueError(f"cannot quantize a GPT of widths {widths} in groups of 64 or 32")
+    nn.quantize(
+        model,
+        group_size=group_size,
+        bits=bits,
+        class_predicate=lambda path, layer: isinstance(layer, nn.Linear) and path.startswith("h."),
+    )
 
 
 # ---------------------------------------------------------------------------------------
