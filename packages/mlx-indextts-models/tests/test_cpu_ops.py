@@ -232,3 +232,32 @@ def test_conv1d_blocks_agree_to_rounding(monkeypatch):
         rtol=1e-5,
         atol=1e-5,
     )
+
+
+def rotate_by_hand(x, base):
+    """Interleaved-pair rotary embedding in float64, pair by pair and frame by frame."""
+    x = np.array(x, dtype=np.float64)
+    out = np.empty_like(x)
+    d = x.shape[-1]
+    for t in range(x.shape[-2]):
+        for i in range(d // 2):
+            angle = t * base ** (-2 * i / d)
+            a, b = x[..., t, 2 * i], x[..., t, 2 * i + 1]
+            out[..., t, 2 * i] = a * math.cos(angle) - b * math.sin(angle)
+            out[..., t, 2 * i + 1] = b * math.cos(angle) + a * math.sin(angle)
+    return out
+
+
+@pytest.mark.parametrize("lengths", [None, [7, 4]])
+@pytest.mark.parametrize("path", ["cpu", "mlx"])
+def test_attention_with_rotary_positions(portable, lengths, path):
+    if path == "mlx":
+        portable()
+    q, k, v = (mx.random.normal((2, 3, 7, 8), key=mx.random.key(10 + i)) for i in range(3))
+    expected = naive_attention(
+        rotate_by_hand(q, 100.0), rotate_by_hand(k, 100.0), v, 0.3, lengths or [7, 7]
+    )
+    got = np.array(ops.attention(q, k, v, 0.3, lengths, rope_base=100.0))
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-5)
+    unrotated = np.array(ops.attention(q, k, v, 0.3, lengths))
+    assert np.abs(unrotated - expected).max() > 1e-2  # the rotation matters here

@@ -40,9 +40,10 @@ class StubEstimator:
     def __init__(self) -> None:
         self.calls: list[dict] = []
 
-    def __call__(self, x, prompt_x, x_lens, t, style, cond):
+    def __call__(self, x, prompt_x, x_lens, t, style, cond, *, from_frame=0):
         self.calls.append(
             {
+                "from_frame": from_frame,
                 "x": np.array(x),
                 "prompt_x": np.array(prompt_x),
                 "t": np.array(t),
@@ -97,6 +98,7 @@ def test_euler_cfg_and_prompt_handling(rate):
     for k, call in enumerate(stub.calls):
         batch = 2 if rate > 0 else 1
         assert call["x"].shape[0] == batch
+        assert call["from_frame"] == prompt_len  # the prompt's velocity is not needed
         assert not call["x"][:, :prompt_len].any()  # prompt frames of x zeroed every step
         np.testing.assert_array_equal(call["prompt_x"][0], prompt_x[0])
         np.testing.assert_array_equal(call["style"][0], style[0])

@@ -209,6 +209,28 @@ def softmax(x: mx.array) -> mx.array:
     return mx.array(out.reshape(x.shape))
 
 
+@cache
+def _rotary_table(length: int, head_dim: int, base: float) -> tuple[np.ndarray, np.ndarray]:
+    """``cos`` and ``sin`` of the rotary angles ``t · base^(−2i/head_dim)``, each
+    ``(length, head_dim // 2)`` float32, formed in float32 as gpt-fast's
+    ``precompute_freqs_cis`` forms them; made once per shape."""
+    half = np.arange(0, head_dim, 2, dtype=np.float32)[: head_dim // 2]
+    freqs = np.float32(1.0) / (np.float32(base) ** (half / np.float32(head_dim)))
+    angles = np.outer(np.arange(length, dtype=np.float32), freqs)
+    return np.cos(angles), np.sin(angles)
+
+
+def _rotate_pairs(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    """Interleaved-pair rotary embedding of ``x (T, head_dim)``: each pair ``(x₀, x₁)`` of
+    frame ``t`` becomes ``(x₀ cos − x₁ sin, x₁ cos + x₀ sin)`` (gpt-fast's
+    ``apply_rotary_emb``; ``mx.fast.rope(traditional=True)``)."""
+    x0, x1 = x[:, 0::2], x[:, 1::2]
+    out = np.empty_like(x)
+    out[:, 0::2] = x0 * cos - x1 * sin
+    out[:, 1::2] = x1 * cos + x0 * sin
+    return out
+
+
 def attention(
     q: mx.array,
     k: mx.array,
@@ -217,6 +239,7 @@ def attention(
     key_lengths: Sequence[int] | None = None,
     *,
     causal: bool = False,
+    rope_base: float | None = None,
 ) -> mx.array:
     """Multi-head attention ``softmax(scale · q kᵀ) v`` with the heads merged.
 
@@ -227,13 +250,17 @@ def attention(
             or past a row's length get no weight (the reference's ``-inf`` key mask). None:
             all ``T`` keys.
         causal: query ``i`` sees keys ``0..i`` only (``q`` and ``k`` of the same length).
+        rope_base: rotate ``q`` and ``k`` first by interleaved-pair rotary embeddings of
+            this base at positions ``0..T-1`` (``mx.fast.rope(traditional=True)``); None:
+            as given.
 
     Returns:
         ``(B, T, heads · head_dim)``: head ``h``'s output in columns ``h·head_dim ...``.
 
-    On CPU each (row, head) is one BLAS ``q kᵀ`` of only the valid keys, an in-place
-    softmax numerator and one BLAS product with ``v``, divided by the row sums afterwards;
-    the output is written straight into the merged layout. Elsewhere ``mx.fast``'s SDPA.
+    On CPU each (row, head) is rotated (tables made once per length), then one BLAS
+    ``q kᵀ`` of only the valid keys, an in-place softmax numerator and one BLAS product
+    with ``v``, divided by the row sums afterwards; the output is written straight into
+    the merged layout. Elsewhere ``mx.fast``'s rope and SDPA.
     """
     b, heads, t, head_dim = q.shape
     lengths = [t] * b if key_lengths is None else [int(n) for n in key_lengths]
@@ -243,22 +270,37 @@ def attention(
         raise ValueError(f"key_lengths {key_lengths} do not fit a batch of {b}")
     if causal and (key_lengths is not None or k.shape[2] != t):
         raise ValueError("causal attention takes square q, k and no key_lengths")
+    if rope_base is not None and k.shape[2] != t:
+        raise ValueError("rotary positions need q and k of the same length")
     if not numpy_path(q, k, v):
+        if rope_base is not None:
+            q, k = (mx.fast.rope(a, head_dim, traditional=True, base=rope_base, scale=1.0,
+                                 offset=0) for a in (q, k))  # fmt: skip
         mask: mx.array | str | None = "causal" if causal else None
         if min(lengths) < k.shape[2]:
             mask = (mx.arange(k.shape[2])[None] < mx.array(lengths)[:, None])[:, None, None]
         y = mx.fast.scaled_dot_product_attention(q, k, v, scale=scale, mask=mask)
         return y.transpose(0, 2, 1, 3).reshape(b, t, heads * head_dim)
-    qn = np.asarray(q * scale)
-    kn, vn = np.asarray(k), np.asarray(v)
+    if rope_base is None:
+        qn, kn = np.asarray(q * scale), np.asarray(k)
+    else:
+        qn, kn = np.asarray(q), np.asarray(k)
+        cos, sin = _rotary_table(t, head_dim, rope_base)
+    vn = np.asarray(v)
     out = np.empty((b, t, heads, head_dim), dtype=qn.dtype)
     future = np.triu(np.ones((t, t), dtype=bool), 1) if causal else None
+    scale32 = np.float32(scale)
 
     def work(pairs: slice) -> None:
         for pair in range(pairs.start, pairs.stop):
             row, h = divmod(pair, heads)
             n = lengths[row]
-            scores = qn[row, h] @ kn[row, h, :n].T  # (T, n)
+            qh, kh = qn[row, h], kn[row, h, :n]
+            if rope_base is not None:  # rotate, then scale (as the MLX ops in that order)
+                qh = _rotate_pairs(qh, cos, sin)
+                qh *= scale32
+                kh = _rotate_pairs(kn[row, h], cos, sin)[:n]
+            scores = qh @ kh.T  # (T, n)
             if future is not None:
                 scores[future] = -np.inf
             scores -= scores.max(axis=-1, keepdims=True)
@@ -327,6 +369,10 @@ def causal_depthwise_conv1d(x: mx.array, weight: mx.array) -> mx.array:
 #: stay in a core's L2 cache), and the fewest frames a block has (wide layers).
 CONV_BLOCK_FLOATS = 1 << 18
 CONV_MIN_BLOCK_FRAMES = 128
+#: The widest input :func:`conv1d` computes in numpy blocks. From 512 channels on, MLX's
+#: own single-threaded im2col is small next to the product, and its one two-thread BLAS
+#: call beats a product per core (docs/performance.md: BigVGAN, the S2Mel WaveNet).
+CONV_NUMPY_MAX_CHANNELS = 384
 
 
 def conv1d(
@@ -345,14 +391,15 @@ def conv1d(
     Returns:
         ``(B, T + 2·padding − dilation·(k − 1), C_out)``.
 
-    On CPU the frames are cut into fixed blocks of about :data:`CONV_BLOCK_FLOATS` im2col
-    floats; each worker thread gathers a block's taps (numpy copies, zeros past the edges)
-    and multiplies it on its own core. MLX's own im2col is a single-threaded copy that
-    costs more than the product for BigVGAN's narrow layers (docs/performance.md). Where
-    MLX computes it, a dilated kernel runs as one matmul over the gathered taps (MLX's CPU
-    dilated conv is ~40× slower, and the portable paths run on the CPU in tests).
+    On CPU, for inputs of at most :data:`CONV_NUMPY_MAX_CHANNELS` channels, the frames are
+    cut into fixed blocks of about :data:`CONV_BLOCK_FLOATS` im2col floats; each worker
+    thread gathers a block's taps (numpy copies, zeros past the edges) and multiplies it
+    on its own core. MLX's own im2col is a single-threaded copy that costs more than the
+    product for such narrow layers (docs/performance.md). Where MLX computes it, a
+    dilated kernel runs as one matmul over the gathered taps (MLX's CPU dilated conv is
+    ~40× slower, and the portable paths run on the CPU in tests).
     """
-    if not numpy_path(x, weight):
+    if not numpy_path(x, weight) or x.shape[-1] > CONV_NUMPY_MAX_CHANNELS:
         if dilation == 1:
             y = mx.conv1d(x, weight, padding=padding)
             return y if bias is None else y + bias

@@ -140,11 +140,13 @@ class CFM(nn.Module):
             if cfg_rate > 0:
                 t_in = mx.full((2 * b,), float(t), mx.float32)
                 v = self.estimator(
-                    mx.concatenate([x, x], axis=0), prompt_x, x_lens, t_in, style, cond
-                )
+                    mx.concatenate([x, x], axis=0), prompt_x, x_lens, t_in, style, cond,
+                    from_frame=prompt_len,
+                )  # fmt: skip
                 v = (1.0 + cfg_rate) * v[:b] - cfg_rate * v[b:]
             else:
-                v = self.estimator(x, prompt_x, x_lens, mx.full((b,), float(t)), style, cond)
+                t_in = mx.full((b,), float(t))
+                v = self.estimator(x, prompt_x, x_lens, t_in, style, cond, from_frame=prompt_len)
             x = (x + float(dt) * v) * keep
             t = np.float32(t + dt)
             mx.eval(x)

@@ -181,13 +181,7 @@ class Attention(nn.Module):
         b, t, _ = x.shape
         qkv = self.wqkv(x).reshape(b, t, 3, self.n_head, self.head_dim).transpose(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]
-        q = mx.fast.rope(
-            q, self.head_dim, traditional=True, base=self.rope_base, scale=1.0, offset=0
-        )
-        k = mx.fast.rope(
-            k, self.head_dim, traditional=True, base=self.rope_base, scale=1.0, offset=0
-        )
-        return self.wo(attention(q, k, v, self.scale, key_lengths))
+        return self.wo(attention(q, k, v, self.scale, key_lengths, rope_base=self.rope_base))
 
 
 class FeedForward(nn.Module):
@@ -317,6 +311,8 @@ class DiT(nn.Module):
         t: mx.array,
         style: mx.array,
         cond: mx.array,
+        *,
+        from_frame: int = 0,
     ) -> mx.array:
         """The reference's ``forward(x, prompt_x, x_lens, t, style, cond)``, channels-last.
 
@@ -328,9 +324,16 @@ class DiT(nn.Module):
             t: ``(B,)`` flow time in ``[0, 1]``.
             style: ``(B, 192)`` CAMPPlus speaker style.
             cond: ``(B, T, 512)`` semantic condition (prompt + generated).
+            from_frame: the first frame whose velocity is wanted (the CFM discards the
+                prompt's). The transformer runs over all frames (every frame is a key),
+                but the head (long skip, WaveNet, final layer) only over the frames that
+                reach ``from_frame..T-1``: the WaveNet's receptive field before it
+                (:meth:`WN.reach`) and after. About a third of a short segment's DiT
+                work is the head on its prompt frames.
 
         Returns:
-            ``(B, T, 80)`` velocity. Frames past ``x_lens`` are not masked (as upstream).
+            ``(B, T, 80)`` velocity, zeros before ``from_frame`` (the reference's values
+            from there on). Frames past ``x_lens`` are not masked (as upstream).
         """
         b, frames, _ = x.shape
         if frames > MAX_FRAMES:
@@ -346,6 +349,13 @@ class DiT(nn.Module):
             key_lengths = [int(v) for v in x_lens]
             x_mask = length_mask(x_lens, frames)[:, :, None].astype(x.dtype)  # (B or 1, T, 1)
         x_res = self.transformer(x_in, t1[:, None], key_lengths)
+        # The head is frame-local up to the WaveNet's reach: frames from ``start`` on give
+        # exact values from ``from_frame`` on (reflect padding at ``start`` reaches no
+        # further than ``reach`` frames in).
+        start = max(0, min(from_frame, frames) - self.wavenet.reach())
+        if start:
+            x_res, x = x_res[:, start:], x[:, start:]
+            x_mask = None if x_mask is None else x_mask[:, start:]
         if self.args.long_skip_connection:
             x_res = self.skip_linear(mx.concatenate([x_res, x], axis=-1))
         h = self.conv1(x_res)
@@ -353,4 +363,8 @@ class DiT(nn.Module):
         h = self.wavenet(h, x_mask, g=t2[:, None]) + self.res_projection(x_res)
         h = self.final_layer(h, t1)
         out: mx.array = self.conv2(h)
+        skipped = min(from_frame, frames)
+        if skipped:
+            zeros = mx.zeros((b, skipped, out.shape[-1]), out.dtype)
+            out = mx.concatenate([zeros, out[:, skipped - start :]], axis=1)
         return out

@@ -112,6 +112,11 @@ class WN(nn.Module):
             for i in range(args.num_layers)
         ]
 
+    def reach(self) -> int:
+        """Input frames before an output frame that it depends on (each layer's left
+        padding, summed); a sequence cut that many frames earlier gives it exactly."""
+        return sum(layer.padding[0] for layer in self.in_layers)
+
     def __call__(
         self, x: mx.array, x_mask: mx.array | None = None, g: mx.array | None = None
     ) -> mx.array:
