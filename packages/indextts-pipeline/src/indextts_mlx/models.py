@@ -74,7 +74,8 @@ class Precision:
             with ``--dtype``). Half precision is for Metal and CUDA: on the CPU, MLX has
             no half-precision BLAS and runs it many times slower than float32.
         quantize_gpt: 8 or 4: the GPT-2 blocks' linear layers quantized to that many
-            bits (group size 64) after loading; None keeps them in their dtype.
+            bits after loading (:func:`~mlx_indextts_models.gpt2.quantize`); None keeps
+            them in their dtype.
     """
 
     dtype: str | Mapping[str, str] | None = None
@@ -170,6 +171,7 @@ class ModelSet:
         self.progress = progress
         self.precision = precision or Precision()
         self._loaded: dict[str, object] = {}
+        self._dtypes: dict[str, mx.Dtype] = {}  # each loaded model's floating dtype
 
     def _load(self, model: _Model[T]) -> T:
         if model.name in self._loaded:
@@ -188,6 +190,7 @@ class ModelSet:
             if isinstance(loaded, mx.array | tuple | list):
                 mx.eval(loaded)  # modules arrive evaluated; tables are made so here
         self._loaded[model.name] = loaded
+        self._dtypes[model.name] = _floating_dtype(loaded)
         if self.progress is not None:
             self.progress.done(model.name, time.perf_counter() - start)
         return loaded
@@ -195,7 +198,9 @@ class ModelSet:
     def dtype(self, name: str) -> mx.Dtype:
         """The floating dtype model ``name`` computes in (loading it if needed): inputs
         are cast to it at each stage's boundary."""
-        return self.precision.dtype_of(name) or _floating_dtype(getattr(self, name))
+        if name not in self._dtypes:
+            getattr(self, name)
+        return self._dtypes[name]
 
     def is_loaded(self, name: str) -> bool:
         """Whether ``name`` (one of :data:`MODELS`) is in memory now."""
@@ -217,8 +222,12 @@ class ModelSet:
 
 def _floating_dtype(value: object) -> mx.Dtype:
     """The dtype of the first floating array of a module, an array or nested lists of them."""
-    tree = flat_parameters(value) if isinstance(value, nn.Module) else value
-    for _, leaf in cast("list[tuple[str, object]]", tree_flatten(tree)):
+    leaves: list[object]
+    if isinstance(value, nn.Module):
+        leaves = list(flat_parameters(value).values())
+    else:
+        leaves = [leaf for _, leaf in cast("list[tuple[str, object]]", tree_flatten(value))]
+    for leaf in leaves:
         if isinstance(leaf, mx.array) and mx.issubdtype(leaf.dtype, mx.floating):
             return leaf.dtype
     return mx.float32
